@@ -1,0 +1,51 @@
+#include "base/env_flags.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "base/string_view.h"
+
+extern char** environ;
+
+namespace roomsync {
+
+void ParseFlagsWithEnv(int argc, char** argv, std::string_view usage) {
+  absl::SetProgramUsageMessage(absl::StrCat(
+      ToAbsl(usage),
+      "\n\nEvery flag --name may also be given as the environment variable "
+      "ROOMSYNC_NAME (upper case); the command line wins."));
+
+  // Environment values go first so that later command-line occurrences of
+  // the same flag override them (the last occurrence wins).
+  std::vector<std::string> from_env;
+  for (char** env = environ; env != nullptr && *env != nullptr; ++env) {
+    std::string_view entry(*env);
+    if (!absl::StartsWith(ToAbsl(entry), "ROOMSYNC_")) continue;
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string name = absl::AsciiStrToLower(ToAbsl(entry.substr(9, eq - 9)));
+    if (absl::FindCommandLineFlag(name) == nullptr) continue;  // not ours: e.g. test settings
+    from_env.push_back(absl::StrCat("--", name, "=", ToAbsl(entry.substr(eq + 1))));
+  }
+  std::vector<char*> args;
+  args.push_back(argv[0]);
+  for (std::string& s : from_env) args.push_back(s.data());
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(args.size() - 1), args.data());
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "unexpected argument: %s (see --help)\n", positional[1]);
+    std::exit(2);
+  }
+}
+
+}  // namespace roomsync

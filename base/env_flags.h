@@ -1,0 +1,18 @@
+// Command-line flags with environment-variable equivalents: every flag
+// --some_name can also be set as ROOMSYNC_SOME_NAME (the command line wins).
+#ifndef ROOMSYNC_BASE_ENV_FLAGS_H_
+#define ROOMSYNC_BASE_ENV_FLAGS_H_
+
+#include <string_view>
+
+namespace roomsync {
+
+// Sets the usage message (with a note on ROOMSYNC_* variables), applies
+// ROOMSYNC_* environment variables to the matching registered flags, then
+// parses the command line (which overrides them). Exits with status 2 on a
+// bad flag, like absl::ParseCommandLine.
+void ParseFlagsWithEnv(int argc, char** argv, std::string_view usage);
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_BASE_ENV_FLAGS_H_

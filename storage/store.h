@@ -1,0 +1,111 @@
+// The durable home of every room's documents: read this first.
+//
+// A Store keeps, per room, the newest accepted state of every document
+// (keyed by collection and id) together with the room sequence number at
+// which that state was committed, and per room an epoch and the last
+// assigned sequence number. It knows nothing of conflict policies: the room
+// service decides what to write and assigns sequence numbers; the store
+// writes them atomically, fenced so that a writer working from a stale view
+// of the room cannot commit.
+//
+// Every implementation is thread-safe and runs the same conformance suite
+// (tests/storage/store_conformance_test.cc).
+#ifndef ROOMSYNC_STORAGE_STORE_H_
+#define ROOMSYNC_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace roomsync {
+
+using Seq = int64_t;
+
+// A document's identity inside a room.
+struct DocumentKey {
+  std::string collection;
+  std::string id;
+};
+
+// One document state, as written by Commit and returned by reads.
+struct StoredDocument {
+  std::string collection;
+  std::string id;
+  int64_t timestamp_ms = 0;
+  bool deleted = false;
+  Seq seq = 0;
+  std::string json;  // the client's object, opaque
+};
+
+// What a writer must know about a room before it commits.
+struct RoomHead {
+  std::string epoch;  // identifies the room's history; never empty
+  Seq last_seq = 0;   // highest sequence number committed; 0 = none yet
+};
+
+// The condition a commit is made under. Today the last sequence number the
+// writer saw; a cluster adds the shard lease epoch here, so that a node that
+// lost its lease cannot commit either.
+struct CommitFence {
+  Seq expected_last_seq = 0;
+};
+
+// Which documents a read returns.
+struct ReadRange {
+  std::string_view collection;  // empty = every collection
+  int limit = 100;              // > 0
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The room's head, creating the room (with a fresh random epoch and
+  // last_seq 0) on first use.
+  virtual absl::StatusOr<RoomHead> OpenRoom(std::string_view room) = 0;
+
+  // The stored state of each key, in the order of `keys`; nullopt where the
+  // key is not stored. One round trip for the whole batch.
+  virtual absl::StatusOr<std::vector<std::optional<StoredDocument>>> Lookup(
+      std::string_view room, std::span<const DocumentKey> keys) = 0;
+
+  // Writes `documents` in one transaction, replacing any stored state of
+  // the same keys, and sets the room's last_seq to the last document's seq.
+  // The caller guarantees: keys are distinct, seqs are
+  // fence.expected_last_seq + 1, + 2, ... in order.
+  // kAborted: the room's last_seq is no longer fence.expected_last_seq
+  //   (another writer committed); nothing was written; re-read and redo.
+  // kUnavailable: the store could not be reached; nothing was written.
+  // kUnknown: the commit's outcome is unknown (connection lost during
+  //   COMMIT); the caller must not acknowledge it as written.
+  virtual absl::Status Commit(std::string_view room, const CommitFence& fence,
+                              std::span<const StoredDocument> documents) = 0;
+
+  // Up to range.limit documents with seq > after, in ascending seq order
+  // (keyset pagination; never OFFSET).
+  virtual absl::StatusOr<std::vector<StoredDocument>> ReadSince(
+      std::string_view room, Seq after, const ReadRange& range) = 0;
+
+  // Up to range.limit documents with seq < before, in descending seq order;
+  // before <= 0 means from the newest.
+  virtual absl::StatusOr<std::vector<StoredDocument>> ReadBefore(
+      std::string_view room, Seq before, const ReadRange& range) = 0;
+};
+
+// Opens a store by URL and applies pending schema migrations (under a lock,
+// so concurrent starts are safe):
+//   sqlite:PATH                     embedded SQLite file (created if missing)
+//   postgresql://... or postgres://...   PostgreSQL via libpq's URI syntax
+// kInvalidArgument for an unknown scheme; kUnavailable when unreachable.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(std::string_view url);
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_STORAGE_STORE_H_
