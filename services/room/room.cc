@@ -1,0 +1,405 @@
+#include "services/room/room.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "base/string_view.h"
+#include "services/room/change_subscriber.h"
+#include "services/room/committed_batch.h"
+#include "services/room/room_metrics.h"
+
+namespace roomsync {
+namespace {
+
+// A fenced commit can lose only to another writer of the same room (a
+// second node during a hand-off); a few retries from a fresh head suffice.
+constexpr int kMaxCommitAttempts = 3;
+// Page size of store reads during a subscriber's catch-up.
+constexpr int kCatchUpPage = 500;
+
+std::string KeyOf(std::string_view collection, std::string_view id) {
+  std::string key;
+  key.reserve(collection.size() + 1 + id.size());
+  key.append(collection).push_back('\0');
+  key.append(id);
+  return key;
+}
+
+std::vector<SharedDocument> Share(std::vector<StoredDocument> documents) {
+  std::vector<SharedDocument> shared;
+  shared.reserve(documents.size());
+  for (StoredDocument& doc : documents) {
+    shared.push_back(std::make_shared<const StoredDocument>(std::move(doc)));
+  }
+  return shared;
+}
+
+}  // namespace
+
+Room::Room(std::string name, const RoomContext& context)
+    : name_(std::move(name)),
+      context_(context),
+      recent_(context.config->recent_changes_per_room,
+              context.config->recent_changes_bytes_per_room),
+      last_used_(absl::Now()) {}
+
+Room::~Room() = default;
+
+void Room::Touch() { last_used_ = absl::Now(); }
+
+bool Room::IsIdleSince(absl::Time idle_since) const {
+  absl::ReleasableMutexLock lock(&mu_);
+  return queue_.empty() && !commit_running_ && subscribers_.empty() && last_used_ < idle_since;
+}
+
+absl::StatusOr<RoomHead> Room::LoadHead() {
+  {
+    absl::ReleasableMutexLock lock(&mu_);
+    if (loaded_) return head_;
+  }
+  // Two threads may load at once; OpenRoom is idempotent and only the first
+  // result is kept.
+  absl::StatusOr<RoomHead> head = context_.store->OpenRoom(name_);
+  if (!head.ok()) return head.status();
+  absl::ReleasableMutexLock lock(&mu_);
+  if (!loaded_) {
+    head_ = *head;
+    recent_.Reset(head_.last_seq);
+    loaded_ = true;
+  }
+  return head_;
+}
+
+void Room::ForgetHeadLocked(std::string_view reason) {
+  // Our view of the room may be stale (a commit of unknown outcome, another
+  // writer): reload it, and tell subscribers, who may have missed changes.
+  loaded_ = false;
+  for (auto& subscriber : subscribers_) subscriber->OnResync(reason);
+  context_.metrics->SetSubscribersDelta(-static_cast<int>(subscribers_.size()));
+  subscribers_.clear();
+}
+
+void Room::Push(PushPlan plan, PushDone done) {
+  bool start = false;
+  {
+    absl::ReleasableMutexLock lock(&mu_);
+    Touch();
+    if (queue_.size() >= context_.config->max_queued_pushes_per_room) {
+      lock.Release();
+      std::move(done)(absl::UnavailableError("room is overloaded; retry"));
+      return;
+    }
+    queue_.push_back(PendingPush{std::move(plan), std::move(done)});
+    if (!commit_running_) start = commit_running_ = true;
+  }
+  if (start) boost::asio::post(*context_.executor, [self = shared_from_this()] { self->RunCommits(); });
+}
+
+void Room::RunCommits() {
+  for (;;) {
+    std::vector<PendingPush> group;
+    {
+      absl::ReleasableMutexLock lock(&mu_);
+      size_t documents = 0, bytes = 0;
+      // Always take at least one push, then as many as fit the bounds.
+      while (!queue_.empty()) {
+        const PushPlan& next = queue_.front().plan;
+        if (!group.empty() && (documents + next.items.size() > context_.config->max_commit_documents ||
+                               bytes + next.bytes > context_.config->max_commit_bytes)) {
+          break;
+        }
+        documents += next.items.size();
+        bytes += next.bytes;
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      if (group.empty()) {
+        commit_running_ = false;
+        return;
+      }
+    }
+    CommitGroup(group);
+  }
+}
+
+void Room::CommitGroup(std::vector<PendingPush>& group) {
+  absl::Time started = absl::Now();
+  std::vector<PushOutcome> outcomes(group.size());
+  absl::Status status;
+  std::vector<SharedDocument> written;
+  RoomHead head;
+  for (int attempt = 1; attempt <= kMaxCommitAttempts; ++attempt) {
+    absl::StatusOr<RoomHead> loaded = LoadHead();
+    if (!loaded.ok()) {
+      status = loaded.status();
+      break;
+    }
+    head = *loaded;
+    // The distinct keys of the group, looked up in one round trip.
+    std::vector<DocumentKey> keys;
+    absl::flat_hash_map<std::string, size_t> key_index;
+    for (const PendingPush& push : group) {
+      for (const IncomingDocument& item : push.plan.items) {
+        auto [it, inserted] =
+            key_index.try_emplace(KeyOf(push.plan.collection, item.envelope.id), keys.size());
+        if (inserted) keys.push_back(DocumentKey{push.plan.collection, item.envelope.id});
+      }
+    }
+    absl::StatusOr<std::vector<std::optional<StoredDocument>>> stored =
+        context_.store->Lookup(name_, keys);
+    if (!stored.ok()) {
+      status = stored.status();
+      break;
+    }
+    // current[i]: the state of keys[i] as the items decided so far leave it.
+    std::vector<std::shared_ptr<StoredDocument>> current(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if ((*stored)[i].has_value()) current[i] = std::make_shared<StoredDocument>(std::move(*(*stored)[i]));
+    }
+    std::vector<size_t> last_write(keys.size(), 0);  // order of each key's last accept, 0 = none
+    size_t writes = 0;
+    for (size_t p = 0; p < group.size(); ++p) {
+      outcomes[p] = PushOutcome{};
+      const PushPlan& plan = group[p].plan;
+      for (IncomingDocument& item : group[p].plan.items) {
+        size_t k = key_index[KeyOf(plan.collection, item.envelope.id)];
+        Decision decision = Decide(plan.policy, current[k].get(), item);
+        context_.metrics->CountDecision(plan.policy, decision);
+        if (decision == Decision::kConflict) {
+          outcomes[p].conflicts.push_back(current[k]);
+        } else if (decision == Decision::kAccept) {
+          auto doc = std::make_shared<StoredDocument>();
+          doc->collection = plan.collection;
+          doc->id = item.envelope.id;
+          doc->timestamp_ms = item.envelope.timestamp_ms;
+          doc->deleted = item.envelope.deleted;
+          doc->json = item.json;  // kept: a retry after kAborted decides again
+          current[k] = std::move(doc);
+          last_write[k] = ++writes;
+          ++outcomes[p].accepted;
+        }
+      }
+    }
+    // One row per written key, at the position of its last accepted write,
+    // so seqs are gap-free and follow the order of the pushes.
+    std::vector<size_t> order;
+    for (size_t k = 0; k < keys.size(); ++k) if (last_write[k] != 0) order.push_back(k);
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return last_write[a] < last_write[b]; });
+    std::vector<StoredDocument> rows;
+    rows.reserve(order.size());
+    Seq seq = head.last_seq;
+    for (size_t k : order) {
+      current[k]->seq = ++seq;
+      rows.push_back(*current[k]);
+    }
+    if (rows.empty()) {
+      status = absl::OkStatus();
+      break;
+    }
+    status = context_.store->Commit(name_, CommitFence{head.last_seq}, rows);
+    if (status.ok()) {
+      head.last_seq = seq;
+      written.reserve(order.size());
+      for (size_t k : order) written.push_back(current[k]);
+      break;
+    }
+    absl::ReleasableMutexLock lock(&mu_);
+    ForgetHeadLocked(status.code() == absl::StatusCode::kAborted ? "room changed by another writer"
+                                                                 : "commit outcome unknown");
+    if (status.code() != absl::StatusCode::kAborted) break;
+    Log(LogLevel::kWarning, "commit_fence_lost", {{"room", name_}, {"attempt", attempt}});
+  }
+
+  if (status.ok() && !written.empty()) {
+    auto batch = std::make_shared<const CommittedBatch>(written, head.epoch);
+    absl::ReleasableMutexLock lock(&mu_);
+    head_ = head;
+    recent_.Append(written);
+    // Publishing under the lock keeps commit order and makes a subscriber's
+    // switch from catch-up to live atomic with respect to commits.
+    std::erase_if(subscribers_, [&](const std::shared_ptr<ChangeSubscriber>& s) {
+      bool keep = s->OnChanges(batch);
+      if (!keep) context_.metrics->SetSubscribersDelta(-1);
+      return !keep;
+    });
+    Touch();
+  }
+  context_.metrics->ObserveCommit(group.size(), written.size(), absl::Now() - started, status.ok());
+  for (size_t p = 0; p < group.size(); ++p) {
+    if (!status.ok()) {
+      std::move(group[p].done)(status);
+      continue;
+    }
+    outcomes[p].head = head;
+    std::move(group[p].done)(std::move(outcomes[p]));
+  }
+}
+
+void Room::Pull(ReadRequest request, ReadDone done) {
+  {
+    absl::ReleasableMutexLock lock(&mu_);
+    Touch();
+    if (loaded_) {
+      Seq after = 0;
+      if (request.checkpoint.has_value() && request.checkpoint->epoch == head_.epoch) {
+        after = request.checkpoint->seq;
+      }
+      if (recent_.Covers(after)) {
+        ReadResult result;
+        result.documents = recent_.ReadSince(after, request.collection, request.limit);
+        result.head = head_;
+        result.checkpoint = ClientCheckpoint{
+            result.documents.empty() ? after : result.documents.back()->seq, head_.epoch};
+        context_.metrics->CountRead("pull", /*from_cache=*/true);
+        lock.Release();
+        std::move(done)(std::move(result));
+        return;
+      }
+    }
+  }
+  boost::asio::post(*context_.executor,
+                    [self = shared_from_this(), request = std::move(request),
+                     done = std::move(done)]() mutable {
+                      self->ReadFromStore(std::move(request), std::move(done), /*history=*/false);
+                    });
+}
+
+void Room::History(ReadRequest request, ReadDone done) {
+  boost::asio::post(*context_.executor,
+                    [self = shared_from_this(), request = std::move(request),
+                     done = std::move(done)]() mutable {
+                      self->ReadFromStore(std::move(request), std::move(done), /*history=*/true);
+                    });
+}
+
+void Room::ReadFromStore(ReadRequest request, ReadDone done, bool history) {
+  absl::StatusOr<RoomHead> head = LoadHead();
+  if (!head.ok()) return std::move(done)(head.status());
+  bool same_epoch = request.checkpoint.has_value() && request.checkpoint->epoch == head->epoch;
+  Seq position = same_epoch ? request.checkpoint->seq : 0;
+  ReadResult result;
+  result.head = *head;
+  if (history) {
+    // One more than asked tells whether an older page exists.
+    ReadRange range{request.collection, request.limit + 1};
+    absl::StatusOr<std::vector<StoredDocument>> page =
+        context_.store->ReadBefore(name_, position, range);
+    if (!page.ok()) return std::move(done)(page.status());
+    bool more = page->size() > static_cast<size_t>(request.limit);
+    if (more) page->pop_back();
+    result.documents = Share(std::move(*page));
+    if (more) result.checkpoint = ClientCheckpoint{result.documents.back()->seq, head->epoch};
+  } else {
+    ReadRange range{request.collection, request.limit};
+    absl::StatusOr<std::vector<StoredDocument>> page =
+        context_.store->ReadSince(name_, position, range);
+    if (!page.ok()) return std::move(done)(page.status());
+    result.documents = Share(std::move(*page));
+    result.checkpoint = ClientCheckpoint{
+        result.documents.empty() ? position : result.documents.back()->seq, head->epoch};
+  }
+  context_.metrics->CountRead(history ? "history" : "pull", /*from_cache=*/false);
+  std::move(done)(std::move(result));
+}
+
+void Room::Subscribe(std::shared_ptr<ChangeSubscriber> subscriber,
+                     std::optional<ClientCheckpoint> from) {
+  boost::asio::post(*context_.executor, [self = shared_from_this(),
+                                         subscriber = std::move(subscriber),
+                                         from = std::move(from)]() mutable {
+    absl::StatusOr<RoomHead> head = self->LoadHead();
+    if (!head.ok()) return subscriber->OnResync("store unavailable");
+    if (!from.has_value()) {
+      absl::ReleasableMutexLock lock(&self->mu_);
+      self->Touch();
+      self->subscribers_.push_back(subscriber);
+      self->context_.metrics->SetSubscribersDelta(+1);
+      subscriber->OnLive(self->head_);
+      return;
+    }
+    if (from->seq == 0) from->epoch = head->epoch;  // the beginning of any epoch
+    if (from->epoch != head->epoch) return subscriber->OnResync("checkpoint of another epoch");
+    self->CatchUpAndRegister(std::move(subscriber), std::move(*from));
+  });
+}
+
+void Room::CatchUpAndRegister(std::shared_ptr<ChangeSubscriber> subscriber,
+                              ClientCheckpoint from) {
+  const std::string collection = subscriber->collection();
+  Seq position = from.seq;
+  size_t sent = 0;
+  const size_t max_catch_up = context_.config->max_subscribe_catch_up;
+  for (;;) {
+    Seq head_before_read = 0;
+    {
+      absl::ReleasableMutexLock lock(&mu_);
+      if (!loaded_ || head_.epoch != from.epoch) {
+        lock.Release();
+        return subscriber->OnResync("room reloaded during catch-up");
+      }
+      if (recent_.Covers(position)) {
+        // The rest comes from memory, and registering under the same lock
+        // means the next commit is the first live batch: no gap, no repeat.
+        std::vector<SharedDocument> rest =
+            recent_.ReadSince(position, collection, max_catch_up + 1);
+        if (sent + rest.size() > max_catch_up) {
+          lock.Release();
+          return subscriber->OnResync("catch-up larger than the stream serves");
+        }
+        context_.metrics->CountRead("subscribe", /*from_cache=*/true);
+        if (!rest.empty() &&
+            !subscriber->OnChanges(std::make_shared<const CommittedBatch>(std::move(rest), head_.epoch))) {
+          return;
+        }
+        Touch();
+        subscribers_.push_back(subscriber);
+        context_.metrics->SetSubscribersDelta(+1);
+        subscriber->OnLive(head_);
+        return;
+      }
+      head_before_read = head_.last_seq;
+    }
+    ReadRange range{collection, kCatchUpPage};
+    absl::StatusOr<std::vector<StoredDocument>> page =
+        context_.store->ReadSince(name_, position, range);
+    if (!page.ok()) return subscriber->OnResync("store unavailable during catch-up");
+    context_.metrics->CountRead("subscribe", /*from_cache=*/false);
+    bool complete = page->size() < static_cast<size_t>(kCatchUpPage);
+    sent += page->size();
+    if (sent > max_catch_up) return subscriber->OnResync("catch-up larger than the stream serves");
+    if (!page->empty()) {
+      position = page->back().seq;
+      if (!subscriber->OnChanges(std::make_shared<const CommittedBatch>(Share(std::move(*page)), from.epoch))) {
+        return;
+      }
+    }
+    // A complete page saw every change up to the head read before it; later
+    // commits have higher seqs and come from the cache or the next page.
+    if (complete) position = std::max(position, head_before_read);
+  }
+}
+
+void Room::Unsubscribe(const ChangeSubscriber* subscriber) {
+  absl::ReleasableMutexLock lock(&mu_);
+  size_t removed = std::erase_if(subscribers_, [&](const std::shared_ptr<ChangeSubscriber>& s) {
+    return s.get() == subscriber;
+  });
+  if (removed > 0) context_.metrics->SetSubscribersDelta(-static_cast<int>(removed));
+  Touch();
+}
+
+void Room::CloseSubscribers() {
+  absl::ReleasableMutexLock lock(&mu_);
+  for (auto& subscriber : subscribers_) subscriber->OnClose();
+  context_.metrics->SetSubscribersDelta(-static_cast<int>(subscribers_.size()));
+  subscribers_.clear();
+}
+
+}  // namespace roomsync

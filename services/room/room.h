@@ -1,0 +1,149 @@
+// One active room: the serialized write path of the Durable Object it
+// replaces, without a thread per room.
+//
+// Pushes queue up; at most one commit per room is in flight and it takes
+// every queued push (group commit, as LevelDB's BuildBatchGroup), decides
+// each item by the collection's policy against the stored state, writes the
+// accepted ones in one transaction fenced by the room's last seq, answers
+// every push only after the commit, and publishes the batch to subscribers
+// in commit order. Recent changes stay in memory for catch-ups and pulls.
+//
+// Thread-safe. Store calls run on the context's executor, never under the
+// room's lock; callbacks may run on an executor thread or inline.
+#ifndef ROOMSYNC_SERVICES_ROOM_ROOM_H_
+#define ROOMSYNC_SERVICES_ROOM_ROOM_H_
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "services/room/conflict_resolver.h"
+#include "services/room/recent_changes.h"
+#include "services/room/room_config.h"
+#include "storage/store.h"
+
+namespace boost::asio {
+class thread_pool;
+}  // namespace boost::asio
+
+namespace roomsync {
+
+class ChangeSubscriber;
+class RoomMetrics;
+
+// What every room of a service shares.
+struct RoomContext {
+  Store* store;
+  const RoomServiceConfig* config;
+  RoomMetrics* metrics;
+  boost::asio::thread_pool* executor;  // runs blocking store calls
+};
+
+// A validated push, ready to be decided.
+struct PushPlan {
+  std::string collection;
+  ConflictPolicy policy = ConflictPolicy::kLastWriteWins;
+  std::vector<IncomingDocument> items;
+  size_t bytes = 0;
+};
+
+struct PushOutcome {
+  std::vector<SharedDocument> conflicts;  // the server's state, per refused item
+  int accepted = 0;
+  RoomHead head;  // right after the commit
+};
+
+// A position given by a client: seq within epoch. A checkpoint of another
+// epoch means "from the beginning" (pull) or "from the newest" (history).
+struct ClientCheckpoint {
+  Seq seq = 0;
+  std::string epoch;
+};
+
+struct ReadRequest {
+  std::string collection;  // empty = all
+  std::optional<ClientCheckpoint> checkpoint;
+  int limit = 100;
+};
+
+struct ReadResult {
+  std::vector<SharedDocument> documents;
+  RoomHead head;
+  // Pull: the checkpoint to hand back. History: the `before` of the next
+  // page, nullopt when there is no older document.
+  std::optional<ClientCheckpoint> checkpoint;
+};
+
+class Room : public std::enable_shared_from_this<Room> {
+ public:
+  using PushDone = absl::AnyInvocable<void(absl::StatusOr<PushOutcome>) &&>;
+  using ReadDone = absl::AnyInvocable<void(absl::StatusOr<ReadResult>) &&>;
+
+  Room(std::string name, const RoomContext& context);
+  ~Room();
+
+  const std::string& name() const { return name_; }
+
+  // Queues `plan` for the next group commit; `done` runs after its commit
+  // (or with kUnavailable when the room's queue is full).
+  void Push(PushPlan plan, PushDone done);
+
+  // Documents after the request's checkpoint in seq order; from memory
+  // when the recent-changes cache covers the checkpoint.
+  void Pull(ReadRequest request, ReadDone done);
+
+  // Documents before the request's checkpoint, newest first.
+  void History(ReadRequest request, ReadDone done);
+
+  // Starts delivering to `subscriber`: with a checkpoint, everything after
+  // it first (no gap, no duplicate with what follows), then live changes.
+  void Subscribe(std::shared_ptr<ChangeSubscriber> subscriber,
+                 std::optional<ClientCheckpoint> from);
+
+  // Stops delivering to `subscriber` (no callback follows once this returns).
+  void Unsubscribe(const ChangeSubscriber* subscriber);
+
+  // Ends every subscription cleanly (OnClose); used when draining.
+  void CloseSubscribers();
+
+  // True when the room holds nothing worth keeping in memory: no queued or
+  // running commit, no subscriber, no activity since `idle_since`.
+  bool IsIdleSince(absl::Time idle_since) const;
+
+ private:
+  struct PendingPush {
+    PushPlan plan;
+    PushDone done;
+  };
+
+  absl::StatusOr<RoomHead> LoadHead();  // executor threads only
+  void RunCommits();                    // executor; one at a time per room
+  void CommitGroup(std::vector<PendingPush>& group);
+  void ReadFromStore(ReadRequest request, ReadDone done, bool history);
+  void CatchUpAndRegister(std::shared_ptr<ChangeSubscriber> subscriber, ClientCheckpoint from);
+  void ForgetHeadLocked(std::string_view reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Touch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string name_;
+  const RoomContext context_;
+
+  mutable absl::Mutex mu_;
+  bool loaded_ ABSL_GUARDED_BY(mu_) = false;
+  RoomHead head_ ABSL_GUARDED_BY(mu_);
+  RecentChanges recent_ ABSL_GUARDED_BY(mu_);
+  std::deque<PendingPush> queue_ ABSL_GUARDED_BY(mu_);
+  bool commit_running_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::shared_ptr<ChangeSubscriber>> subscribers_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_used_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_SERVICES_ROOM_ROOM_H_

@@ -1,0 +1,102 @@
+#include "services/room/room_flags.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+
+ABSL_FLAG(std::string, store, "sqlite:./data/roomsync.db",
+          "Store URL: sqlite:PATH (embedded) or postgresql://user@host:port/db");
+ABSL_FLAG(std::string, grpc, "127.0.0.1:7070",
+          "gRPC listen address of the room service (host:port; port 0 = any free port)");
+ABSL_FLAG(std::string, metrics, "",
+          "Prometheus metrics listen address (host:port); empty = no metrics endpoint");
+ABSL_FLAG(int64_t, max_document_bytes, 64 * 1024, "Largest accepted document, in bytes");
+ABSL_FLAG(int64_t, max_push_documents, 1000, "Most documents in one push");
+ABSL_FLAG(int64_t, max_push_bytes, 8 * 1024 * 1024, "Largest push, in bytes");
+ABSL_FLAG(int64_t, max_json_depth, 64, "Deepest JSON nesting accepted in a document");
+ABSL_FLAG(absl::Duration, max_future_skew, absl::Minutes(5),
+          "Refuse timestamps further ahead of the server clock (timestamp_in_future); 0 disables");
+ABSL_FLAG(std::string, conflict_policy, "lww", "Default conflict policy: lww or server-wins");
+ABSL_FLAG(std::string, collection_policies, "",
+          "Per-collection policies, e.g. pins=server-wins,threads=lww");
+ABSL_FLAG(std::string, allowed_collections, "",
+          "Comma-separated allow-list of collections; empty = any valid name");
+ABSL_FLAG(int, store_threads, 8, "Threads running blocking store calls");
+ABSL_FLAG(int64_t, recent_changes_per_room, 1024,
+          "Recent changes kept in memory per room for catch-ups and hot pulls");
+ABSL_FLAG(int64_t, max_subscribe_catch_up, 10000,
+          "Largest Subscribe catch-up in documents; beyond it the stream answers Resync");
+ABSL_FLAG(int64_t, max_subscriber_queue, 1024,
+          "Events queued for one slow Subscribe stream before it gets Resync");
+
+namespace roomsync {
+namespace {
+
+absl::StatusOr<ConflictPolicy> ParsePolicy(std::string_view text) {
+  if (text == "lww") return ConflictPolicy::kLastWriteWins;
+  if (text == "server-wins") return ConflictPolicy::kServerWins;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown conflict policy \"", std::string(text), "\" (lww or server-wins)"));
+}
+
+absl::Status Positive(const char* flag, int64_t value) {
+  if (value > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, " must be positive"));
+}
+
+}  // namespace
+
+absl::StatusOr<RoomServerConfig> RoomServerConfigFromFlags() {
+  RoomServerConfig config;
+  config.store_url = absl::GetFlag(FLAGS_store);
+  config.grpc_address = absl::GetFlag(FLAGS_grpc);
+  config.metrics_address = absl::GetFlag(FLAGS_metrics);
+  RoomServiceConfig& s = config.service;
+  struct SizeFlag {
+    const char* name;
+    int64_t value;
+    size_t* target;
+  } sizes[] = {
+      {"max_document_bytes", absl::GetFlag(FLAGS_max_document_bytes), &s.limits.max_document_bytes},
+      {"max_push_documents", absl::GetFlag(FLAGS_max_push_documents), &s.limits.max_documents_per_push},
+      {"max_push_bytes", absl::GetFlag(FLAGS_max_push_bytes), &s.limits.max_push_bytes},
+      {"max_json_depth", absl::GetFlag(FLAGS_max_json_depth), &s.limits.max_json_depth},
+      {"recent_changes_per_room", absl::GetFlag(FLAGS_recent_changes_per_room), &s.recent_changes_per_room},
+      {"max_subscribe_catch_up", absl::GetFlag(FLAGS_max_subscribe_catch_up), &s.max_subscribe_catch_up},
+      {"max_subscriber_queue", absl::GetFlag(FLAGS_max_subscriber_queue), &s.max_subscriber_queue},
+  };
+  for (const SizeFlag& flag : sizes) {
+    if (absl::Status st = Positive(flag.name, flag.value); !st.ok()) return st;
+    *flag.target = static_cast<size_t>(flag.value);
+  }
+  s.max_future_skew = absl::GetFlag(FLAGS_max_future_skew);
+  if (s.max_future_skew < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--max_future_skew must not be negative");
+  }
+  absl::StatusOr<ConflictPolicy> policy = ParsePolicy(absl::GetFlag(FLAGS_conflict_policy));
+  if (!policy.ok()) return policy.status();
+  s.default_policy = *policy;
+  for (absl::string_view entry :
+       absl::StrSplit(absl::GetFlag(FLAGS_collection_policies), ',', absl::SkipWhitespace())) {
+    std::vector<std::string> parts = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+    if (parts.size() != 2) {
+      return absl::InvalidArgumentError("--collection_policies entries look like name=policy");
+    }
+    absl::StatusOr<ConflictPolicy> p = ParsePolicy(parts[1]);
+    if (!p.ok()) return p.status();
+    s.collection_policies[parts[0]] = *p;
+  }
+  for (absl::string_view name :
+       absl::StrSplit(absl::GetFlag(FLAGS_allowed_collections), ',', absl::SkipWhitespace())) {
+    s.allowed_collections[std::string(name)] = true;
+  }
+  s.store_threads = absl::GetFlag(FLAGS_store_threads);
+  if (s.store_threads < 1) return absl::InvalidArgumentError("--store_threads must be at least 1");
+  return config;
+}
+
+}  // namespace roomsync

@@ -1,0 +1,139 @@
+#include "services/room/room_metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace roomsync {
+
+struct RoomMetrics::Families {
+  prometheus::Counter* pushes_ok;
+  prometheus::Counter* pushes_failed;
+  prometheus::Counter* documents_pushed;
+  // [policy][decision]: resolved once so the per-item path does no label lookup.
+  prometheus::Counter* decisions[2][3];
+  prometheus::Counter* commits_ok;
+  prometheus::Counter* commits_failed;
+  prometheus::Counter* documents_committed;
+  prometheus::Histogram* documents_per_commit;
+  prometheus::Histogram* pushes_per_commit;
+  prometheus::Histogram* commit_seconds;
+  prometheus::Counter* reads[3][2];  // [pull|history|subscribe][store|cache]
+  prometheus::Gauge* subscribers;
+  prometheus::Gauge* active_rooms;
+};
+
+RoomMetrics::RoomMetrics(prometheus::Registry& registry) : m_(std::make_unique<Families>()) {
+  auto& pushes = prometheus::BuildCounter()
+                     .Name("roomsync_room_pushes_total")
+                     .Help("Push calls answered, by result")
+                     .Register(registry);
+  m_->pushes_ok = &pushes.Add({{"result", "ok"}});
+  m_->pushes_failed = &pushes.Add({{"result", "error"}});
+  m_->documents_pushed = &prometheus::BuildCounter()
+                              .Name("roomsync_room_pushed_documents_total")
+                              .Help("Documents received in pushes")
+                              .Register(registry)
+                              .Add({});
+  auto& decisions = prometheus::BuildCounter()
+                       .Name("roomsync_room_decisions_total")
+                       .Help("Push items decided, by conflict policy and decision "
+                             "(accept, noop, conflict)")
+                       .Register(registry);
+  const char* policies[2] = {"lww", "server-wins"};
+  const char* outcomes[3] = {"accept", "noop", "conflict"};
+  for (int p = 0; p < 2; ++p) {
+    for (int d = 0; d < 3; ++d) {
+      m_->decisions[p][d] = &decisions.Add({{"policy", policies[p]}, {"decision", outcomes[d]}});
+    }
+  }
+  auto& commits = prometheus::BuildCounter()
+                      .Name("roomsync_room_commits_total")
+                      .Help("Group commits (store transactions), by result")
+                      .Register(registry);
+  m_->commits_ok = &commits.Add({{"result", "ok"}});
+  m_->commits_failed = &commits.Add({{"result", "error"}});
+  m_->documents_committed = &prometheus::BuildCounter()
+                                 .Name("roomsync_room_committed_documents_total")
+                                 .Help("Documents written by commits")
+                                 .Register(registry)
+                                 .Add({});
+  prometheus::Histogram::BucketBoundaries counts{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
+  m_->documents_per_commit = &prometheus::BuildHistogram()
+                                  .Name("roomsync_room_documents_per_commit")
+                                  .Help("Documents written per group commit")
+                                  .Register(registry)
+                                  .Add({}, counts);
+  m_->pushes_per_commit = &prometheus::BuildHistogram()
+                               .Name("roomsync_room_pushes_per_commit")
+                               .Help("Push calls answered per group commit")
+                               .Register(registry)
+                               .Add({}, counts);
+  m_->commit_seconds =
+      &prometheus::BuildHistogram()
+           .Name("roomsync_room_commit_seconds")
+           .Help("Latency of a group commit: lookup, decide, write, fsync")
+           .Register(registry)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.005, 0.01,
+                                                            0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
+  auto& reads = prometheus::BuildCounter()
+                   .Name("roomsync_room_reads_total")
+                   .Help("Reads by operation and source (cache = recent-changes cache, "
+                         "store = a query)")
+                   .Register(registry);
+  const char* ops[3] = {"pull", "history", "subscribe"};
+  for (int o = 0; o < 3; ++o) {
+    m_->reads[o][0] = &reads.Add({{"op", ops[o]}, {"source", "store"}});
+    m_->reads[o][1] = &reads.Add({{"op", ops[o]}, {"source", "cache"}});
+  }
+  m_->subscribers = &prometheus::BuildGauge()
+                         .Name("roomsync_room_subscribers")
+                         .Help("Live Subscribe streams")
+                         .Register(registry)
+                         .Add({});
+  m_->active_rooms = &prometheus::BuildGauge()
+                          .Name("roomsync_room_active_rooms")
+                          .Help("Rooms held in memory")
+                          .Register(registry)
+                          .Add({});
+}
+
+RoomMetrics::~RoomMetrics() = default;
+
+void RoomMetrics::CountPush(size_t documents, bool ok) {
+  (ok ? m_->pushes_ok : m_->pushes_failed)->Increment();
+  m_->documents_pushed->Increment(static_cast<double>(documents));
+}
+
+void RoomMetrics::CountDecision(ConflictPolicy policy, Decision decision) {
+  int p = policy == ConflictPolicy::kServerWins ? 1 : 0;
+  int d = decision == Decision::kAccept ? 0 : decision == Decision::kNoop ? 1 : 2;
+  m_->decisions[p][d]->Increment();
+}
+
+void RoomMetrics::ObserveCommit(size_t pushes, size_t documents, absl::Duration latency, bool ok) {
+  if (!ok) {
+    m_->commits_failed->Increment();
+    return;
+  }
+  if (documents == 0) return;  // nothing was written: no transaction
+  m_->commits_ok->Increment();
+  m_->documents_committed->Increment(static_cast<double>(documents));
+  m_->documents_per_commit->Observe(static_cast<double>(documents));
+  m_->pushes_per_commit->Observe(static_cast<double>(pushes));
+  m_->commit_seconds->Observe(absl::ToDoubleSeconds(latency));
+}
+
+void RoomMetrics::CountRead(std::string_view op, bool from_cache) {
+  int o = op == "pull" ? 0 : op == "history" ? 1 : 2;
+  m_->reads[o][from_cache ? 1 : 0]->Increment();
+}
+
+void RoomMetrics::SetSubscribersDelta(int delta) { m_->subscribers->Increment(delta); }
+void RoomMetrics::SetActiveRooms(size_t rooms) { m_->active_rooms->Set(static_cast<double>(rooms)); }
+
+double RoomMetrics::commits() const { return m_->commits_ok->Value(); }
+double RoomMetrics::pushes() const { return m_->pushes_ok->Value(); }
+
+}  // namespace roomsync

@@ -1,0 +1,57 @@
+// A running room service: the RoomSync gRPC API (plus grpc.health.v1 and
+// server reflection) over a Store, with its Prometheus metrics endpoint.
+// `roomsync-room` is main() around this class; `roomsync` (single node)
+// starts one and talks to it through InProcessChannel(), the same code path
+// as the cluster.
+#ifndef ROOMSYNC_SERVICES_ROOM_ROOM_SERVER_H_
+#define ROOMSYNC_SERVICES_ROOM_ROOM_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/room/room_config.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
+namespace roomsync {
+
+struct RoomServerConfig {
+  // Store URL (see storage/store.h OpenStore): sqlite:PATH or postgresql://...
+  std::string store_url = "sqlite:./data/roomsync.db";
+  // gRPC listen address ("127.0.0.1:0" picks a free port); empty = no
+  // network listener (in-process channel only).
+  std::string grpc_address = "127.0.0.1:7070";
+  // Prometheus metrics listen address; empty = no metrics endpoint.
+  std::string metrics_address;
+  RoomServiceConfig service;
+};
+
+class RoomServer {
+ public:
+  // Opens the store (applying migrations), starts the gRPC server and the
+  // metrics endpoint. kInvalidArgument for a bad config, kUnavailable when
+  // the store or a port cannot be had.
+  static absl::StatusOr<std::unique_ptr<RoomServer>> Start(const RoomServerConfig& config);
+
+  virtual ~RoomServer() = default;
+
+  // The bound gRPC port (useful with port 0); 0 without a listener.
+  virtual int grpc_port() const = 0;
+  // The bound metrics port; 0 without a metrics endpoint.
+  virtual int metrics_port() const = 0;
+  // A channel to this server that skips the network.
+  virtual std::shared_ptr<grpc::Channel> InProcessChannel() = 0;
+
+  // Stops taking new calls, lets in-flight commits finish and be answered,
+  // ends open Subscribe streams cleanly, then shuts the server down. Waits
+  // at most `grace` for in-flight calls. Idempotent.
+  virtual void Drain(absl::Duration grace) = 0;
+};
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_SERVICES_ROOM_ROOM_SERVER_H_

@@ -1,0 +1,54 @@
+// The RoomSync gRPC API (proto/roomsync/v1/roomsync.proto) on the callback
+// API: no thread per call; every call hands its work to a Room and is
+// finished from the room's completion.
+#ifndef ROOMSYNC_SERVICES_ROOM_ROOM_SYNC_SERVICE_H_
+#define ROOMSYNC_SERVICES_ROOM_ROOM_SYNC_SERVICE_H_
+
+#include <atomic>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "roomsync/v1/roomsync.grpc.pb.h"
+#include "services/room/room_config.h"
+
+namespace roomsync {
+
+class RoomRegistry;
+class RoomMetrics;
+
+class RoomSyncService final : public v1::RoomSync::CallbackService {
+ public:
+  RoomSyncService(const RoomServiceConfig& config, RoomRegistry& rooms, RoomMetrics& metrics)
+      : config_(config), rooms_(rooms), metrics_(metrics) {}
+
+  grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
+                                 const v1::PushRequest* request,
+                                 v1::PushResponse* response) override;
+  grpc::ServerUnaryReactor* Pull(grpc::CallbackServerContext* context,
+                                 const v1::PullRequest* request,
+                                 v1::PullResponse* response) override;
+  grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* context,
+                                    const v1::HistoryRequest* request,
+                                    v1::HistoryResponse* response) override;
+  grpc::ServerWriteReactor<v1::SubscribeEvent>* Subscribe(
+      grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override;
+
+  // New calls are refused with UNAVAILABLE from now on.
+  void StopAccepting() { accepting_ = false; }
+  // Waits until every accepted push has been answered, at most `timeout`.
+  bool AwaitPushes(absl::Duration timeout);
+
+ private:
+  void PushAnswered();
+
+  const RoomServiceConfig config_;
+  RoomRegistry& rooms_;
+  RoomMetrics& metrics_;
+  std::atomic<bool> accepting_{true};
+  absl::Mutex mu_;
+  int pushes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_SERVICES_ROOM_ROOM_SYNC_SERVICE_H_
