@@ -1,0 +1,51 @@
+#include "gateway/api_response.h"
+
+#include "base/log.h"
+#include "base/string_view.h"
+#include "protocol/error_codes.h"
+
+namespace roomsync {
+namespace {
+
+// Clients back off this long on 429/503: long enough to let a draining
+// node hand over, short enough that a retrying client catches up quickly.
+constexpr int kRetryAfterSeconds = 1;
+
+}  // namespace
+
+ApiResponse ErrorResponse(int status, std::string_view code, std::string_view message) {
+  ApiResponse response;
+  response.status = status;
+  response.body.reserve(40 + code.size() + message.size());
+  response.body += R"({"error":{"code":")";
+  AppendJsonEscaped(response.body, code);
+  response.body += R"(","message":")";
+  AppendJsonEscaped(response.body, message);
+  response.body += "\"}}";
+  if (status == 429 || status == 503) response.retry_after_seconds = kRetryAfterSeconds;
+  return response;
+}
+
+int HttpStatusOf(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange: return 400;
+    case absl::StatusCode::kUnauthenticated: return 401;
+    case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kResourceExhausted: return 429;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kFailedPrecondition: return 503;
+    case absl::StatusCode::kDeadlineExceeded: return 504;
+    default: return 500;
+  }
+}
+
+ApiResponse ErrorFromStatus(const absl::Status& status) {
+  return ErrorResponse(HttpStatusOf(status.code()), ErrorCodeOf(status),
+                       ToStd(status.message()));
+}
+
+}  // namespace roomsync

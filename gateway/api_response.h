@@ -1,0 +1,36 @@
+// What a handler answers, independent of the HTTP library: the session turns
+// it into a Beast response and adds CORS and connection headers.
+#ifndef ROOMSYNC_GATEWAY_API_RESPONSE_H_
+#define ROOMSYNC_GATEWAY_API_RESPONSE_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace roomsync {
+
+struct ApiResponse {
+  int status = 200;
+  std::string body;
+  std::string_view content_type = "application/json";
+  // > 0 adds "Retry-After: <seconds>" (429 and 503).
+  int retry_after_seconds = 0;
+  // For 405: the methods the route accepts ("Allow" header).
+  std::string_view allow;
+};
+
+// {"error":{"code":"…","message":"…"}} with `status`.
+ApiResponse ErrorResponse(int status, std::string_view code, std::string_view message);
+
+// The HTTP status PROTOCOL.md gives a status code (INVALID_ARGUMENT 400,
+// UNAVAILABLE 503, ...).
+int HttpStatusOf(absl::StatusCode code);
+
+// An error response for a locally detected problem: status from the code,
+// protocol code from protocol/error_codes.h (attached or default).
+ApiResponse ErrorFromStatus(const absl::Status& status);
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_GATEWAY_API_RESPONSE_H_

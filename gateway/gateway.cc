@@ -1,0 +1,129 @@
+#include "gateway/gateway.h"
+
+#include <thread>
+
+#include <grpcpp/channel.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "absl/time/clock.h"
+#include "base/log.h"
+#include "gateway/gateway_context.h"
+#include "gateway/listener.h"
+#include "gateway/room_fanout.h"
+#include "gateway/sse_keepalive.h"
+#include "gateway/sse_session.h"
+
+namespace roomsync {
+namespace net = boost::asio;
+
+GatewayContext::GatewayContext(const GatewayConfig& config_in,
+                               std::shared_ptr<grpc::Channel> channel_in, net::io_context& io_in)
+    : config(config_in),
+      cors(config_in.allowed_origins),
+      channel(std::move(channel_in)),
+      stub(v1::RoomSync::NewStub(channel)),
+      io(io_in),
+      fanouts(std::make_unique<RoomFanouts>(*this)),
+      keepalive(std::make_unique<SseKeepAlive>(io_in, config_in.keepalive_interval)) {}
+
+GatewayContext::~GatewayContext() = default;
+
+std::chrono::system_clock::time_point GatewayContext::UnaryDeadline() const {
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(
+             absl::ToChronoNanoseconds(config.grpc_deadline));
+}
+
+class Gateway::Impl {
+ public:
+  Impl(const GatewayConfig& config, std::shared_ptr<grpc::Channel> channel)
+      : io_(config.threads), work_(net::make_work_guard(io_)) {
+    context_ = std::make_unique<GatewayContext>(config, std::move(channel), io_);
+  }
+
+  ~Impl() {
+    Drain(absl::Seconds(1));
+    // The timer must go before the io_context it was made on.
+    context_->keepalive.reset();
+  }
+
+  absl::Status Start() {
+    absl::StatusOr<net::ip::tcp::endpoint> endpoint =
+        ParseListenAddress(context_->config.http_address);
+    if (!endpoint.ok()) return endpoint.status();
+    listener_ = std::make_shared<Listener>(*context_, io_);
+    absl::Status opened = listener_->Open(*endpoint);
+    if (!opened.ok()) return opened;
+    listener_->Run();
+    context_->keepalive->Start();
+    for (int i = 0; i < context_->config.threads; ++i) {
+      threads_.emplace_back([this] { io_.run(); });
+    }
+    return absl::OkStatus();
+  }
+
+  int http_port() const { return listener_->port(); }
+
+  void Drain(absl::Duration grace) {
+    if (drained_.exchange(true)) return;
+    context_->draining.store(true);
+    if (listener_ != nullptr) listener_->Stop();
+    context_->fanouts->CancelAll();
+    for (auto& session : context_->keepalive->Sessions()) session->Close();
+    absl::Time deadline = absl::Now() + grace;
+    while (context_->requests_in_flight.load() > 0 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    context_->keepalive->Stop();
+    // gRPC callbacks post into io_: wait for them (each has a deadline; the
+    // cancelled subscriptions end promptly).
+    absl::Time calls_deadline = absl::Now() + context_->config.grpc_deadline + absl::Seconds(1);
+    while (context_->grpc_calls_in_flight.load() > 0 && absl::Now() < calls_deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (context_->grpc_calls_in_flight.load() > 0) {
+      Log(LogLevel::kWarning, "gateway_drain_calls_outstanding",
+          {{"calls", context_->grpc_calls_in_flight.load()}});
+    }
+    work_.reset();
+    io_.stop();
+    for (std::thread& thread : threads_) thread.join();
+    threads_.clear();
+  }
+
+ private:
+  // Declared first so that it is destroyed last: handlers destroyed with
+  // io_ (sessions) still use it.
+  std::unique_ptr<GatewayContext> context_;
+  net::io_context io_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::shared_ptr<Listener> listener_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> drained_{false};
+};
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& config,
+                                                         std::shared_ptr<grpc::Channel> room_service) {
+  if (room_service == nullptr) return absl::InvalidArgumentError("no room service channel");
+  if (config.threads < 1) return absl::InvalidArgumentError("threads must be at least 1");
+  if (config.keepalive_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("keepalive_interval must be positive");
+  }
+  auto impl = std::make_unique<Impl>(config, std::move(room_service));
+  absl::Status started = impl->Start();
+  if (!started.ok()) return started;
+  Log(LogLevel::kInfo, "gateway_started", {{"http_port", impl->http_port()}});
+  return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
+}
+
+Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Gateway::~Gateway() = default;
+
+int Gateway::http_port() const { return impl_->http_port(); }
+
+void Gateway::Drain(absl::Duration grace) { impl_->Drain(grace); }
+
+}  // namespace roomsync

@@ -1,0 +1,81 @@
+// The public HTTP/1.1 + SSE replication API (shared/PROTOCOL.md): a
+// stateless translator onto the RoomSync gRPC API. For each room with local
+// SSE subscribers it holds ONE upstream Subscribe and writes each encoded
+// frame, shared, to every session of that room.
+//
+// Thread-safety: Start() and the destructor from one thread; http_port()
+// from any thread; Drain() once, from any thread but an I/O thread.
+#ifndef ROOMSYNC_GATEWAY_GATEWAY_H_
+#define ROOMSYNC_GATEWAY_GATEWAY_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "protocol/document_envelope.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
+namespace roomsync {
+
+struct GatewayConfig {
+  // host:port to listen on; port 0 picks a free one (see http_port()).
+  std::string http_address = "127.0.0.1:8080";
+  // Origins allowed by CORS; empty = any origin (development only).
+  std::vector<std::string> allowed_origins;
+  DocumentLimits limits;
+  // A request head larger than this is refused with 431.
+  size_t max_header_bytes = 16 * 1024;
+  // The whole request head must arrive within header_timeout of the
+  // connection opening (slowloris); a keep-alive connection may then sit
+  // idle for idle_timeout between requests.
+  absl::Duration header_timeout = absl::Seconds(10);
+  absl::Duration idle_timeout = absl::Seconds(60);
+  // One timer for all SSE sessions sends ": keep-alive" at this interval.
+  absl::Duration keepalive_interval = absl::Seconds(15);
+  // Bytes queued for one SSE session before it gets RESYNC and is closed.
+  size_t max_sse_queue_bytes = 1 << 20;
+  // A stream catch-up larger than this many documents answers RESYNC (the
+  // client pulls instead, which pages efficiently).
+  size_t max_sse_catch_up_documents = 10000;
+  // A session whose socket accepts no byte for this long is closed (a
+  // consumer that stopped reading must not pin its queue forever).
+  absl::Duration sse_write_stall_timeout = absl::Seconds(30);
+  // Deadline of every unary call to the room service.
+  absl::Duration grpc_deadline = absl::Seconds(10);
+  // I/O threads.
+  int threads = 2;
+};
+
+class Gateway {
+ public:
+  // Binds the listener and starts serving. kInvalidArgument for a bad
+  // config; kUnavailable when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Gateway>> Start(
+      const GatewayConfig& config, std::shared_ptr<grpc::Channel> room_service);
+
+  // The bound HTTP port (useful with port 0).
+  int http_port() const;
+
+  // Stops accepting, answers /readyz with 503, lets in-flight requests
+  // finish (at most `grace`), ends every SSE stream, cancels upstream
+  // subscriptions and stops the I/O threads. Idempotent.
+  void Drain(absl::Duration grace);
+
+  // Drains with a short grace if Drain() was not called.
+  virtual ~Gateway();
+
+ private:
+  class Impl;
+  explicit Gateway(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_GATEWAY_GATEWAY_H_

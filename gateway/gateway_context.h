@@ -1,0 +1,52 @@
+// What every part of a running gateway shares: config, the room service
+// stub, metrics, the per-room fan-outs and the keep-alive ticker. Owned by
+// Gateway::Impl, which outlives every session and every gRPC call (it waits
+// for outstanding calls before it goes).
+#ifndef ROOMSYNC_GATEWAY_GATEWAY_CONTEXT_H_
+#define ROOMSYNC_GATEWAY_GATEWAY_CONTEXT_H_
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include <boost/asio/io_context.hpp>
+
+#include "gateway/cors.h"
+#include "gateway/gateway.h"
+#include "gateway/gateway_metrics.h"
+#include "roomsync/v1/roomsync.grpc.pb.h"
+
+namespace roomsync {
+
+class RoomFanouts;
+class SseKeepAlive;
+
+struct GatewayContext {
+  GatewayContext(const GatewayConfig& config, std::shared_ptr<grpc::Channel> channel,
+                 boost::asio::io_context& io);
+  ~GatewayContext();
+
+  // Deadline for a unary call started now.
+  std::chrono::system_clock::time_point UnaryDeadline() const;
+
+  const GatewayConfig config;
+  const CorsPolicy cors;
+  const std::shared_ptr<grpc::Channel> channel;
+  const std::unique_ptr<v1::RoomSync::Stub> stub;
+  boost::asio::io_context& io;
+  GatewayMetrics metrics;
+  std::unique_ptr<RoomFanouts> fanouts;
+  std::unique_ptr<SseKeepAlive> keepalive;
+
+  // Set by Drain(): /readyz answers 503, responses close the connection.
+  std::atomic<bool> draining{false};
+  // HTTP requests between "head read" and "response written".
+  std::atomic<int> requests_in_flight{0};
+  // gRPC calls (unary and Subscribe) whose callbacks have not run yet; the
+  // I/O context must outlive them because they post into it.
+  std::atomic<int> grpc_calls_in_flight{0};
+};
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_GATEWAY_GATEWAY_CONTEXT_H_

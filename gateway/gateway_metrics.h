@@ -1,0 +1,51 @@
+// The gateway's Prometheus metrics over its own registry, served at
+// /metrics. Thread-safe.
+#ifndef ROOMSYNC_GATEWAY_GATEWAY_METRICS_H_
+#define ROOMSYNC_GATEWAY_GATEWAY_METRICS_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+template <typename T>
+class Family;
+class Histogram;
+}  // namespace prometheus
+
+namespace roomsync {
+
+class GatewayMetrics {
+ public:
+  GatewayMetrics();
+  ~GatewayMetrics();
+
+  // One finished request: `route` is the route pattern (bounded set).
+  void RecordRequest(std::string_view route, int status, double latency_seconds);
+  void SseSessionOpened();
+  void SseSessionClosed();
+  void SseFrameSent(size_t bytes);
+  void SseResync();
+  void UpstreamSubscriptionOpened();
+  void UpstreamSubscriptionClosed();
+
+  // Prometheus text exposition format.
+  std::string Serialize() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* latency_;
+  prometheus::Gauge* sse_sessions_;
+  prometheus::Counter* sse_frames_;
+  prometheus::Counter* sse_bytes_;
+  prometheus::Counter* sse_resyncs_;
+  prometheus::Gauge* upstream_subscriptions_;
+};
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_GATEWAY_GATEWAY_METRICS_H_

@@ -1,0 +1,288 @@
+#include "gateway/http_session.h"
+
+#include <array>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "absl/time/clock.h"
+#include "base/log.h"
+#include "gateway/gateway_context.h"
+#include "gateway/json_codec.h"
+#include "gateway/query_params.h"
+#include "gateway/readiness_probe.h"
+#include "gateway/replication_handlers.h"
+#include "gateway/sse_session.h"
+#include "protocol/names.h"
+
+namespace roomsync {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+std::string_view ToStd(beast::string_view s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+HttpSession::HttpSession(GatewayContext& context, net::ip::tcp::socket socket)
+    : context_(context), stream_(std::move(socket)) {}
+
+HttpSession::~HttpSession() {
+  if (in_flight_counted_) context_.requests_in_flight.fetch_sub(1);
+}
+
+void HttpSession::Run() {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHead(); });
+}
+
+void HttpSession::ReadHead() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(context_.config.max_header_bytes));
+  parser_->body_limit(context_.config.limits.max_push_bytes);
+  // The first head must arrive within header_timeout of the connection
+  // (slowloris); later ones within idle_timeout of the previous response.
+  stream_.expires_after(absl::ToChronoNanoseconds(
+      first_request_ ? context_.config.header_timeout : context_.config.idle_timeout));
+  http::async_read_header(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code error, size_t) {
+                            self->OnHead(error);
+                          });
+}
+
+void HttpSession::OnHead(beast::error_code error) {
+  if (error == http::error::end_of_stream || error == beast::error::timeout ||
+      error == net::error::operation_aborted || error == net::error::connection_reset) {
+    return CloseAfterDraining();
+  }
+  started_ = absl::Now();
+  first_request_ = false;
+  context_.requests_in_flight.fetch_add(1);
+  in_flight_counted_ = true;
+  if (error) return RefuseUnreadable(error);
+  const auto& head = parser_->get();
+  if (beast::iequals(head[http::field::expect], "100-continue") && !parser_->is_done()) {
+    return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                            [self = shared_from_this()](beast::error_code error, size_t) {
+                              if (error) return self->CloseAfterDraining();
+                              self->ReadBody();
+                            });
+  }
+  ReadBody();
+}
+
+void HttpSession::ReadBody() {
+  // A body may be large (8 MiB) on a slow link: it gets the idle timeout.
+  stream_.expires_after(absl::ToChronoNanoseconds(context_.config.idle_timeout));
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code error, size_t) {
+                     self->OnBody(error);
+                   });
+}
+
+void HttpSession::OnBody(beast::error_code error) {
+  if (error) return RefuseUnreadable(error);
+  stream_.expires_never();
+  Dispatch();
+}
+
+void HttpSession::RefuseUnreadable(beast::error_code error) {
+  route_ = Route();
+  method_ = "-";
+  if (error == http::error::header_limit) {
+    return WriteResponse(ErrorResponse(431, "invalid_argument",
+                                       "the request head is larger than the limit"),
+                         true);
+  }
+  if (error == http::error::body_limit) {
+    return WriteResponse(ErrorResponse(413, "payload_too_large",
+                                       "the body is larger than the push limit"),
+                         true);
+  }
+  if (error == beast::error::timeout) return CloseAfterDraining();
+  if (error == http::error::partial_message) {
+    return WriteResponse(ErrorResponse(400, "invalid_argument", "the body is truncated"), true);
+  }
+  WriteResponse(ErrorResponse(400, "invalid_argument", "malformed HTTP request"), true);
+}
+
+void HttpSession::Dispatch() {
+  Request& request = parser_->get();
+  method_ = std::string(ToStd(request.method_string()));
+  origin_ = std::string(ToStd(request[http::field::origin]));
+  keep_alive_ = request.keep_alive();
+  std::string_view path, query_text;
+  SplitTarget(ToStd(request.target()), &path, &query_text);
+  route_ = MatchRoute(path);
+
+  if (route_.kind == RouteKind::kNotFound) {
+    return Reply(ErrorResponse(404, "not_found", "no such endpoint"));
+  }
+  if (request.method() == http::verb::options) {
+    if (!context_.cors.IsAllowed(origin_)) {
+      return Reply(ErrorResponse(403, "permission_denied", "origin not allowed"));
+    }
+    ApiResponse preflight;
+    preflight.status = 204;
+    preflight.content_type = {};
+    return Reply(std::move(preflight));
+  }
+  if (method_ != route_.method) {
+    ApiResponse response = ErrorResponse(405, "method_not_allowed", "method not allowed");
+    response.allow = route_.method == "POST" ? "POST, OPTIONS" : "GET, OPTIONS";
+    return Reply(std::move(response));
+  }
+  absl::StatusOr<QueryParams> query = QueryParams::Parse(query_text);
+  if (!query.ok()) return Reply(ErrorFromStatus(query.status()));
+  if (!route_.room.empty()) {
+    absl::Status valid = ValidateRoomName(route_.room);
+    if (!valid.ok()) return Reply(ErrorFromStatus(valid));
+  }
+  auto reply = [self = shared_from_this()](ApiResponse response) { self->Reply(std::move(response)); };
+  switch (route_.kind) {
+    case RouteKind::kHealthz: {
+      ApiResponse ok;
+      ok.body = R"({"status":"ok"})";
+      return Reply(std::move(ok));
+    }
+    case RouteKind::kReadyz:
+      return HandleReadiness(context_, std::move(reply));
+    case RouteKind::kMetrics: {
+      ApiResponse metrics;
+      metrics.body = context_.metrics.Serialize();
+      metrics.content_type = "text/plain; version=0.0.4";
+      return Reply(std::move(metrics));
+    }
+    case RouteKind::kPull:
+      return HandlePull(context_, route_.room, *query, std::move(reply));
+    case RouteKind::kPush:
+      return HandlePush(context_, route_.room, *query, request.body(), std::move(reply));
+    case RouteKind::kHistory:
+      return HandleHistory(context_, route_.room, *query, std::move(reply));
+    case RouteKind::kStream:
+      return StartStream(route_, *query);
+    case RouteKind::kNotFound:
+      break;
+  }
+}
+
+void HttpSession::StartStream(const Route& route, const QueryParams& query) {
+  SseSession::Params params;
+  params.room = route.room;
+  params.origin = origin_;
+  absl::StatusOr<std::string> collection = OptionalCollectionParam(query);
+  if (!collection.ok()) return Reply(ErrorFromStatus(collection.status()));
+  params.collection = *std::move(collection);
+  // EventSource resends the last id as Last-Event-ID when it reconnects; it
+  // wins over the URL's checkpoint, which is the one the stream began with.
+  std::string_view last_event_id = ToStd(parser_->get()["Last-Event-ID"]);
+  const std::string* checkpoint_text = query.Find("checkpoint");
+  std::string_view checkpoint_json =
+      !last_event_id.empty() ? last_event_id
+                             : (checkpoint_text ? std::string_view(*checkpoint_text) : "");
+  absl::StatusOr<std::optional<v1::Checkpoint>> checkpoint = ParseCheckpoint(checkpoint_json);
+  if (!checkpoint.ok()) return Reply(ErrorFromStatus(checkpoint.status()));
+  params.checkpoint = *std::move(checkpoint);
+  if (context_.draining.load()) {
+    return Reply(ErrorResponse(503, "unavailable", "the gateway is draining"));
+  }
+  FinishRequest(200);
+  stream_.expires_never();
+  auto session = std::make_shared<SseSession>(context_, std::move(stream_), std::move(params));
+  session->Start();
+  // This HttpSession (and its read buffer) ends here; bytes a client
+  // pipelined after a stream request are dropped with it.
+}
+
+void HttpSession::Reply(ApiResponse response) {
+  net::post(stream_.get_executor(),
+            [self = shared_from_this(), response = std::move(response)]() mutable {
+              self->WriteResponse(std::move(response), false);
+            });
+}
+
+void HttpSession::WriteResponse(ApiResponse api, bool close_after) {
+  close_after_ = close_after || !keep_alive_ || context_.draining.load();
+  auto response = std::make_shared<http::response<http::string_body>>(
+      static_cast<http::status>(api.status), 11);
+  response->set(http::field::server, "roomsync");
+  if (!api.content_type.empty()) {
+    response->set(http::field::content_type, {api.content_type.data(), api.content_type.size()});
+  }
+  if (api.retry_after_seconds > 0) {
+    response->set(http::field::retry_after, std::to_string(api.retry_after_seconds));
+  }
+  if (!api.allow.empty()) response->set(http::field::allow, {api.allow.data(), api.allow.size()});
+  bool preflight = api.status == 204 && route_.kind != RouteKind::kNotFound;
+  for (const auto& [name, value] : preflight ? context_.cors.PreflightHeaders(origin_)
+                                             : context_.cors.ResponseHeaders(origin_)) {
+    response->set(beast::string_view(name.data(), name.size()), value);
+  }
+  response->body() = std::move(api.body);
+  response->keep_alive(!close_after_);
+  response->prepare_payload();
+  response_ = response;
+  int status = api.status;
+  http::async_write(stream_, *response,
+                    [self = shared_from_this(), status](beast::error_code error, size_t) {
+                      self->FinishRequest(status);
+                      self->OnWritten(!self->close_after_, error);
+                    });
+}
+
+void HttpSession::FinishRequest(int status) {
+  double seconds = absl::ToDoubleSeconds(absl::Now() - started_);
+  context_.metrics.RecordRequest(route_.pattern, status, seconds);
+  // Never the target's query (it may carry access_token) nor the body.
+  Log(LogLevel::kInfo, "http_request",
+      {{"method", method_},
+       {"route", route_.pattern},
+       {"room", route_.room},
+       {"status", status},
+       {"latency_ms", seconds * 1000.0}});
+  if (in_flight_counted_) {
+    in_flight_counted_ = false;
+    context_.requests_in_flight.fetch_sub(1);
+  }
+}
+
+void HttpSession::OnWritten(bool keep_alive, beast::error_code error) {
+  response_.reset();
+  if (error) return CloseAfterDraining();
+  if (!keep_alive) return CloseAfterDraining();
+  ReadHead();
+}
+
+void HttpSession::CloseAfterDraining() {
+  // Half-close, then read what the client still sends until it closes (or
+  // a second passes): closing with unread bytes would send an RST that can
+  // destroy the error response before the client reads it.
+  beast::error_code ignored;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  buffer_.clear();
+  stream_.expires_after(std::chrono::seconds(1));
+  auto discard = std::make_shared<std::array<char, 512>>();
+  struct Drainer {
+    std::shared_ptr<HttpSession> self;
+    std::shared_ptr<std::array<char, 512>> scratch;
+    void operator()(beast::error_code error, size_t) {
+      if (error) {
+        beast::error_code ignored;
+        self->stream_.socket().close(ignored);
+        return;
+      }
+      self->stream_.async_read_some(net::buffer(*scratch), std::move(*this));
+    }
+  };
+  stream_.async_read_some(net::buffer(*discard), Drainer{shared_from_this(), discard});
+}
+
+}  // namespace roomsync

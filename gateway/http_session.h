@@ -1,0 +1,73 @@
+// One HTTP/1.1 connection: reads a request (head within header_timeout,
+// bounded head and body), answers it, then reads the next one (keep-alive).
+// Exactly one request is handled at a time, so pipelined requests are
+// answered in order. A stream request hands the socket to an SseSession and
+// the HTTP session (with its read buffer) goes away.
+#ifndef ROOMSYNC_GATEWAY_HTTP_SESSION_H_
+#define ROOMSYNC_GATEWAY_HTTP_SESSION_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "absl/time/time.h"
+#include "gateway/api_response.h"
+#include "gateway/routes.h"
+
+namespace roomsync {
+
+struct GatewayContext;
+class QueryParams;
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(GatewayContext& context, boost::asio::ip::tcp::socket socket);
+  ~HttpSession();
+
+  void Run();
+
+ private:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+  void ReadHead();
+  void OnHead(boost::beast::error_code error);
+  void ReadBody();
+  void OnBody(boost::beast::error_code error);
+  // Refuses a request the parser rejected; closes afterwards.
+  void RefuseUnreadable(boost::beast::error_code error);
+  void Dispatch();
+  void StartStream(const Route& route, const QueryParams& query);
+  // Any thread: answer the current request.
+  void Reply(ApiResponse response);
+  void WriteResponse(ApiResponse response, bool close_after);
+  void OnWritten(bool keep_alive, boost::beast::error_code error);
+  void FinishRequest(int status);
+  void CloseAfterDraining();
+
+  GatewayContext& context_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  bool first_request_ = true;
+  bool in_flight_counted_ = false;
+
+  // The request being handled.
+  absl::Time started_;
+  Route route_;
+  std::string origin_;
+  bool keep_alive_ = false;
+  bool close_after_ = false;
+  std::string method_;
+  std::shared_ptr<boost::beast::http::response<boost::beast::http::string_body>> response_;
+};
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_GATEWAY_HTTP_SESSION_H_

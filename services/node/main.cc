@@ -1,0 +1,92 @@
+// roomsync: the whole service in one process (room service + HTTP gateway
+// over an embedded SQLite file by default). The room service's flags
+// (--store, --metrics, limits, policies) come from services/room/room_flags.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/str_split.h"
+#include "base/env_flags.h"
+#include "base/log.h"
+#include "services/node/node.h"
+#include "services/room/room_flags.h"
+
+ABSL_FLAG(std::string, http, "127.0.0.1:8080", "HTTP listen address host:port");
+ABSL_FLAG(std::string, auth, "jwt", "off (development only) or jwt");
+ABSL_FLAG(std::string, allowed_origins, "",
+          "comma-separated CORS origins; empty allows any origin (development)");
+ABSL_FLAG(int, http_threads, 2, "gateway I/O threads");
+ABSL_FLAG(int, drain_seconds, 10, "grace for in-flight requests on SIGTERM");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+
+namespace {
+
+int ExitWith(const absl::Status& status, int code) {
+  std::fprintf(stderr, "roomsync: %s\n", std::string(status.message()).c_str());
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  roomsync::ParseFlagsWithEnv(
+      argc, argv,
+      "roomsync --http 127.0.0.1:8080 --store sqlite:./data/roomsync.db --auth off");
+  roomsync::LogLevel level;
+  if (!roomsync::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    return ExitWith(absl::InvalidArgumentError("unknown --log_level"), 2);
+  }
+  roomsync::SetMinLogLevel(level);
+
+  const std::string auth = absl::GetFlag(FLAGS_auth);
+  if (auth == "jwt") {
+    return ExitWith(absl::UnimplementedError(
+                        "--auth jwt is not implemented yet; run with --auth off for development"),
+                    2);
+  }
+  if (auth != "off") return ExitWith(absl::InvalidArgumentError("--auth must be off or jwt"), 2);
+  roomsync::Log(roomsync::LogLevel::kWarning, "auth_disabled",
+                {{"detail", "--auth off: anyone who can reach the port can read and write"}});
+
+  absl::StatusOr<roomsync::RoomServerConfig> room = roomsync::RoomServerConfigFromFlags();
+  if (!room.ok()) return ExitWith(room.status(), 2);
+  roomsync::NodeConfig config;
+  config.room = *std::move(room);
+  // One process needs no gRPC port; a --grpc other than the room service's
+  // default opens one for internal clients.
+  const absl::CommandLineFlag* grpc_flag = absl::FindCommandLineFlag("grpc");
+  if (grpc_flag != nullptr && grpc_flag->CurrentValue() == grpc_flag->DefaultValue()) {
+    config.room.grpc_address.clear();
+  }
+  config.gateway.http_address = absl::GetFlag(FLAGS_http);
+  config.gateway.threads = absl::GetFlag(FLAGS_http_threads);
+  for (absl::string_view origin :
+       absl::StrSplit(absl::GetFlag(FLAGS_allowed_origins), ',', absl::SkipEmpty())) {
+    config.gateway.allowed_origins.emplace_back(origin);
+  }
+
+  // Termination signals are taken synchronously by sigwait below; block them
+  // before any thread starts so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<roomsync::Node>> node = roomsync::Node::Start(config);
+  if (!node.ok()) return ExitWith(node.status(), 1);
+  std::string host = config.gateway.http_address.substr(
+      0, config.gateway.http_address.rfind(':'));
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  std::printf("roomsync is serving http://%s:%d/v1/rooms/{room}/ (store %s)\n", host.c_str(),
+              (*node)->http_port(), config.room.store_url.c_str());
+  std::fflush(stdout);
+  int signal = 0;
+  sigwait(&signals, &signal);
+  roomsync::Log(roomsync::LogLevel::kInfo, "node_draining", {{"signal", signal}});
+  (*node)->Drain(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
+  return 0;
+}

@@ -1,0 +1,46 @@
+// The single-node roomsync: a RoomServer and a Gateway in one process, the
+// gateway talking to the room service over its in-process channel (the same
+// gRPC code path as the cluster, without the network hop). main() and the
+// tests start the same Node.
+#ifndef ROOMSYNC_SERVICES_NODE_NODE_H_
+#define ROOMSYNC_SERVICES_NODE_NODE_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gateway/gateway.h"
+#include "services/room/room_server.h"
+
+namespace roomsync {
+
+struct NodeConfig {
+  // grpc_address empty = in-process only (the default for a single node).
+  RoomServerConfig room;
+  GatewayConfig gateway;
+};
+
+class Node {
+ public:
+  // Creates the SQLite file's directory when missing, starts the room
+  // service, then the gateway. Errors as RoomServer::Start / Gateway::Start.
+  static absl::StatusOr<std::unique_ptr<Node>> Start(const NodeConfig& config);
+
+  ~Node();
+
+  int http_port() const { return gateway_->http_port(); }
+  RoomServer& room_server() { return *room_server_; }
+
+  // Drains the gateway (no new requests, streams end), then the room
+  // service. Idempotent.
+  void Drain(absl::Duration grace);
+
+ private:
+  Node() = default;
+  std::unique_ptr<RoomServer> room_server_;
+  std::unique_ptr<Gateway> gateway_;
+};
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_SERVICES_NODE_NODE_H_
