@@ -73,7 +73,10 @@ class Gateway::Impl {
     context_->fanouts->CancelAll();
     for (auto& session : context_->keepalive->Sessions()) session->Close();
     absl::Time deadline = absl::Now() + grace;
-    while (context_->requests_in_flight.load() > 0 && absl::Now() < deadline) {
+    // Closing a session runs on its strand: wait until every one has, so
+    // that clients see the end of their stream before the threads stop.
+    while ((context_->requests_in_flight.load() > 0 || !context_->keepalive->Sessions().empty()) &&
+           absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(5));
     }
     context_->keepalive->Stop();

@@ -95,9 +95,20 @@ void SseSession::OnKeepAliveTick(std::shared_ptr<const std::string> frame, absl:
   });
 }
 
+void SseSession::WhenWritable(std::function<void()> resume) {
+  net::post(stream_.get_executor(), [self = shared_from_this(), resume = std::move(resume)] {
+    if (self->closed_ || self->ending_) return;
+    if (self->queued_bytes_ <= self->context_.config.max_sse_queue_bytes / 2) return resume();
+    self->on_writable_ = std::move(resume);
+  });
+}
+
 void SseSession::Enqueue(std::shared_ptr<const std::string> frame, bool bounded) {
   if (closed_ || ending_) return;
-  if (bounded && queued_bytes_ + frame->size() > context_.config.max_sse_queue_bytes) {
+  // An empty queue takes any one frame (a frame is bounded by the page or
+  // batch it encodes); behind a backlog, the byte bound applies.
+  if (bounded && queued_bytes_ > 0 &&
+      queued_bytes_ + frame->size() > context_.config.max_sse_queue_bytes) {
     return ResyncOnStrand("the client reads too slowly");
   }
   queued_bytes_ += frame->size();
@@ -146,7 +157,16 @@ void SseSession::OnWrite(beast::error_code error) {
   // A burst may have grown the vectors; an idle session keeps little.
   if (writing_.capacity() > 16) writing_.shrink_to_fit();
   if (write_buffers_.capacity() > 16) write_buffers_ = {};
-  if (!queued_.empty()) return WriteQueued();
+  if (on_writable_ && !ending_ &&
+      queued_bytes_ <= context_.config.max_sse_queue_bytes / 2) {
+    std::function<void()> resume = std::move(on_writable_);
+    on_writable_ = nullptr;
+    resume();
+  }
+  if (!queued_.empty()) {
+    if (writing_.empty()) WriteQueued();
+    return;
+  }
   if (ending_) Shutdown();
 }
 
@@ -166,6 +186,7 @@ void SseSession::Shutdown() {
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
   stream_.socket().close(ignored);
   queued_.clear();
+  on_writable_ = nullptr;
   context_.keepalive->Remove(id_);
   context_.fanouts->Detach(params_.room, id_);
 }

@@ -8,6 +8,7 @@
 #define ROOMSYNC_GATEWAY_SSE_SESSION_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,6 +58,10 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   // socket has not taken a byte for sse_write_stall_timeout.
   void OnKeepAliveTick(std::shared_ptr<const std::string> frame, absl::Time now);
 
+  // Runs `resume` on the strand once the queue is at most half full (a
+  // catch-up pulls its next page only then); dropped if the session ends.
+  void WhenWritable(std::function<void()> resume);
+
   uint64_t id() const { return id_; }
   const Params& params() const { return params_; }
 
@@ -83,6 +88,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   bool ending_ = false;  // RESYNC queued or closing: no more frames
   bool closed_ = false;
   absl::Time write_started_;
+  std::function<void()> on_writable_;  // see WhenWritable
   char read_byte_ = 0;  // a 1-byte read notices a client hang-up
 };
 

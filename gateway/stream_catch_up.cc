@@ -62,7 +62,9 @@ class StreamCatchUp : public std::enable_shared_from_this<StreamCatchUp> {
     if (sent_documents_ >= context_.config.max_sse_catch_up_documents) {
       return session_->Resync("the catch-up is larger than the stream serves");
     }
-    PullNextPage();
+    // Flow control: the next page waits until the client has taken most of
+    // this one, so a catch-up never needs more than the queue bound.
+    session_->WhenWritable([self = shared_from_this()] { self->PullNextPage(); });
   }
 
   GatewayContext& context_;
