@@ -81,7 +81,10 @@ class Store {
   // The caller guarantees: keys are distinct, seqs are
   // fence.expected_last_seq + 1, + 2, ... in order.
   // kAborted: the room's last_seq is no longer fence.expected_last_seq
-  //   (another writer committed); nothing was written; re-read and redo.
+  //   (another writer committed), or the room was never opened; nothing
+  //   was written; re-read and redo.
+  // kInvalidArgument: seqs do not continue the fence, or a room, collection
+  //   or id is not NUL-free UTF-8 (both backends store them as text).
   // kUnavailable: the store could not be reached; nothing was written.
   // kUnknown: the commit's outcome is unknown (connection lost during
   //   COMMIT); the caller must not acknowledge it as written.

@@ -1,0 +1,70 @@
+#include "storage/migrations.h"
+
+#include <array>
+
+namespace roomsync::storage_internal {
+namespace {
+
+// Keys use the "C" collation: byte order is the same on every server and
+// locale, and comparisons are cheaper than ICU/glibc collations.
+//
+// documents has no foreign key to rooms: the commit fence already requires
+// the room row, and a foreign key would cost one more index probe per
+// document. json is stored EXTERNAL (out of line, uncompressed) because it
+// is client-side ciphertext: compressing it only burns CPU.
+constexpr std::array<Migration, 1> kPostgres = {{
+    {1, R"sql(
+CREATE TABLE rooms (
+  room       TEXT COLLATE "C" PRIMARY KEY,
+  epoch      TEXT NOT NULL,
+  last_seq   BIGINT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE documents (
+  room         TEXT COLLATE "C" NOT NULL,
+  collection   TEXT COLLATE "C" NOT NULL,
+  id           TEXT COLLATE "C" NOT NULL,
+  seq          BIGINT NOT NULL,
+  timestamp_ms BIGINT NOT NULL,
+  deleted      BOOLEAN NOT NULL,
+  json         BYTEA NOT NULL,
+  PRIMARY KEY (room, collection, id)
+);
+ALTER TABLE documents ALTER COLUMN json SET STORAGE EXTERNAL;
+CREATE UNIQUE INDEX documents_room_seq ON documents (room, seq);
+CREATE INDEX documents_room_collection_seq ON documents (room, collection, seq);
+)sql"},
+}};
+
+// A rowid table (not WITHOUT ROWID) for documents: rows carry up to
+// megabytes of json, and SQLite advises rowid tables for rows larger than
+// a twentieth of a page.
+constexpr std::array<Migration, 1> kSqlite = {{
+    {1, R"sql(
+CREATE TABLE rooms (
+  room       TEXT PRIMARY KEY NOT NULL,
+  epoch      TEXT NOT NULL,
+  last_seq   INTEGER NOT NULL,
+  created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE documents (
+  room         TEXT NOT NULL,
+  collection   TEXT NOT NULL,
+  id           TEXT NOT NULL,
+  seq          INTEGER NOT NULL,
+  timestamp_ms INTEGER NOT NULL,
+  deleted      INTEGER NOT NULL,
+  json         BLOB NOT NULL,
+  PRIMARY KEY (room, collection, id)
+);
+CREATE UNIQUE INDEX documents_room_seq ON documents (room, seq);
+CREATE INDEX documents_room_collection_seq ON documents (room, collection, seq);
+)sql"},
+}};
+
+}  // namespace
+
+std::span<const Migration> PostgresMigrations() { return kPostgres; }
+std::span<const Migration> SqliteMigrations() { return kSqlite; }
+
+}  // namespace roomsync::storage_internal

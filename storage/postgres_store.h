@@ -1,0 +1,53 @@
+// Store on PostgreSQL through libpqxx: the cluster's source of truth.
+//
+// Every call is one statement on a pooled connection (one round trip):
+// Commit checks the fence and upserts the whole batch in a single
+// statement, whose implicit transaction makes it atomic; Lookup fetches
+// all keys in one query. Batches travel as array parameters and are
+// unnested on the server. Durability is the server's: synchronous_commit
+// must stay on (the default), because Commit's return is an ack.
+#ifndef ROOMSYNC_STORAGE_POSTGRES_STORE_H_
+#define ROOMSYNC_STORAGE_POSTGRES_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "storage/pg_connection_pool.h"
+#include "storage/store.h"
+
+namespace roomsync {
+
+class PostgresStore final : public Store {
+ public:
+  // Connects to `url` (libpq URI) and applies pending migrations under a
+  // transaction-scoped advisory lock. kUnavailable when unreachable.
+  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& url);
+
+  absl::StatusOr<RoomHead> OpenRoom(std::string_view room) override;
+  absl::StatusOr<std::vector<std::optional<StoredDocument>>> Lookup(
+      std::string_view room, std::span<const DocumentKey> keys) override;
+  absl::Status Commit(std::string_view room, const CommitFence& fence,
+                      std::span<const StoredDocument> documents) override;
+  absl::StatusOr<std::vector<StoredDocument>> ReadSince(
+      std::string_view room, Seq after, const ReadRange& range) override;
+  absl::StatusOr<std::vector<StoredDocument>> ReadBefore(
+      std::string_view room, Seq before, const ReadRange& range) override;
+
+ private:
+  explicit PostgresStore(const std::string& url);
+
+  // Runs `query` on a pooled connection, mapping libpqxx exceptions to
+  // Status. `writes`: a lost connection means "outcome unknown" rather
+  // than "retry"; reads are retried once on a fresh connection instead.
+  template <typename T, typename Query>
+  absl::StatusOr<T> Run(bool writes, Query&& query);
+
+  absl::StatusOr<std::vector<StoredDocument>> ReadRangeQuery(
+      std::string_view room, Seq bound, const ReadRange& range, bool ascending);
+
+  storage_internal::PgConnectionPool pool_;
+};
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_STORAGE_POSTGRES_STORE_H_

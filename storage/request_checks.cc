@@ -1,0 +1,54 @@
+#include "storage/request_checks.h"
+
+#include "simdjson.h"
+
+namespace roomsync::storage_internal {
+namespace {
+
+bool IsStorableText(std::string_view s) {
+  return s.find('\0') == std::string_view::npos &&
+         simdjson::validate_utf8(s.data(), s.size());
+}
+
+}  // namespace
+
+absl::Status CheckRoom(std::string_view room) {
+  if (room.empty()) return absl::InvalidArgumentError("empty room name");
+  if (!IsStorableText(room)) {
+    return absl::InvalidArgumentError("room name is not NUL-free UTF-8");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckKey(std::string_view collection, std::string_view id) {
+  if (!IsStorableText(collection) || !IsStorableText(id)) {
+    return absl::InvalidArgumentError(
+        "collection or document id is not NUL-free UTF-8");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCommit(std::string_view room, const CommitFence& fence,
+                         std::span<const StoredDocument> documents) {
+  if (absl::Status s = CheckRoom(room); !s.ok()) return s;
+  if (fence.expected_last_seq < 0) {
+    return absl::InvalidArgumentError("negative expected_last_seq");
+  }
+  Seq want = fence.expected_last_seq;
+  for (const StoredDocument& doc : documents) {
+    if (doc.seq != ++want) {
+      return absl::InvalidArgumentError(
+          "document seqs must continue the fence's last_seq without gaps");
+    }
+    if (absl::Status s = CheckKey(doc.collection, doc.id); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRead(std::string_view room, const ReadRange& range) {
+  if (absl::Status s = CheckRoom(room); !s.ok()) return s;
+  if (range.limit <= 0) return absl::InvalidArgumentError("limit must be > 0");
+  return CheckKey(range.collection, "");
+}
+
+}  // namespace roomsync::storage_internal

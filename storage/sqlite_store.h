@@ -1,0 +1,68 @@
+// Store on an embedded SQLite file: the single-node default.
+//
+// WAL mode lets readers run beside the one writer. Writes go through one
+// connection guarded by a mutex (SQLite allows one writer per file anyway);
+// reads use a small pool of their own connections. Commits are durable
+// (synchronous=FULL) before Commit returns. Several processes may open the
+// same file: SQLite's file locks plus a busy timeout serialize them, and
+// BEGIN IMMEDIATE makes the commit fence's read-check-write atomic.
+#ifndef ROOMSYNC_STORAGE_SQLITE_STORE_H_
+#define ROOMSYNC_STORAGE_SQLITE_STORE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/sqlite_db.h"
+#include "storage/store.h"
+
+namespace roomsync {
+
+class SqliteStore final : public Store {
+ public:
+  // Opens or creates the database at `path` (creating missing parent
+  // directories) and applies pending migrations.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+
+  absl::StatusOr<RoomHead> OpenRoom(std::string_view room) override;
+  absl::StatusOr<std::vector<std::optional<StoredDocument>>> Lookup(
+      std::string_view room, std::span<const DocumentKey> keys) override;
+  absl::Status Commit(std::string_view room, const CommitFence& fence,
+                      std::span<const StoredDocument> documents) override;
+  absl::StatusOr<std::vector<StoredDocument>> ReadSince(
+      std::string_view room, Seq after, const ReadRange& range) override;
+  absl::StatusOr<std::vector<StoredDocument>> ReadBefore(
+      std::string_view room, Seq before, const ReadRange& range) override;
+
+ private:
+  using Db = storage_internal::SqliteDb;
+
+  // A reader connection borrowed from the pool; given back on destruction.
+  class Reader;
+
+  SqliteStore(std::string path, std::unique_ptr<Db> writer)
+      : path_(std::move(path)), writer_(std::move(writer)) {}
+
+  absl::StatusOr<Reader> BorrowReader();
+  void ReturnReader(std::unique_ptr<Db> db);
+  absl::Status CommitInTransaction(std::string_view room, const CommitFence& fence,
+                                   std::span<const StoredDocument> documents)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+  absl::StatusOr<std::vector<StoredDocument>> ReadRangeQuery(
+      std::string_view room, Seq bound, const ReadRange& range, bool ascending);
+
+  const std::string path_;
+
+  absl::Mutex writer_mu_;
+  std::unique_ptr<Db> writer_ ABSL_GUARDED_BY(writer_mu_);
+
+  absl::Mutex readers_mu_;
+  std::vector<std::unique_ptr<Db>> idle_readers_ ABSL_GUARDED_BY(readers_mu_);
+  int open_readers_ ABSL_GUARDED_BY(readers_mu_) = 0;
+};
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_STORAGE_SQLITE_STORE_H_

@@ -1,0 +1,30 @@
+#include "storage/store.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "storage/postgres_store.h"
+#include "storage/sqlite_store.h"
+
+namespace roomsync {
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(std::string_view url) {
+  constexpr std::string_view kSqlite = "sqlite:";
+  if (url.starts_with(kSqlite)) {
+    absl::StatusOr<std::unique_ptr<SqliteStore>> store =
+        SqliteStore::Open(std::string(url.substr(kSqlite.size())));
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<Store>(*std::move(store));
+  }
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    absl::StatusOr<std::unique_ptr<PostgresStore>> store =
+        PostgresStore::Open(std::string(url));
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<Store>(*std::move(store));
+  }
+  // Not echoing the URL: it may carry a password.
+  return absl::InvalidArgumentError(
+      "store URL must start with sqlite:, postgresql:// or postgres://");
+}
+
+}  // namespace roomsync
