@@ -1,5 +1,4 @@
 // roomsync-gateway: the public HTTP/SSE API in front of a room service.
-#include <signal.h>
 
 #include <cstdio>
 #include <string>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "base/env_flags.h"
 #include "base/log.h"
+#include "base/termination.h"
 #include "base/string_view.h"
 #include "gateway/gateway.h"
 
@@ -25,19 +25,6 @@ ABSL_FLAG(int, keepalive_seconds, 15, "SSE keep-alive comment interval");
 ABSL_FLAG(int, drain_seconds, 10, "grace for in-flight requests on SIGTERM");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
-namespace {
-
-// Blocks SIGTERM/SIGINT in every thread (call before starting any) and
-// returns once one arrives.
-void BlockTerminationSignals(sigset_t* signals) {
-  sigemptyset(signals);
-  sigaddset(signals, SIGTERM);
-  sigaddset(signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, signals, nullptr);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   roomsync::ParseFlagsWithEnv(argc, argv,
                               "roomsync-gateway --http 127.0.0.1:8080 --room_service HOST:PORT");
@@ -47,8 +34,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   roomsync::SetMinLogLevel(level);
-  sigset_t signals;
-  BlockTerminationSignals(&signals);
+  roomsync::BlockTerminationSignals();
 
   roomsync::GatewayConfig config;
   config.http_address = absl::GetFlag(FLAGS_http);
@@ -68,8 +54,7 @@ int main(int argc, char** argv) {
   std::printf("roomsync-gateway listening on http://%s (port %d)\n", config.http_address.c_str(),
               (*gateway)->http_port());
   std::fflush(stdout);
-  int signal = 0;
-  sigwait(&signals, &signal);
+  int signal = roomsync::WaitForTerminationSignal();
   roomsync::Log(roomsync::LogLevel::kInfo, "gateway_draining", {{"signal", signal}});
   (*gateway)->Drain(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
   return 0;

@@ -1,16 +1,15 @@
 // roomsync: the whole service in one process (room service + HTTP gateway
 // over an embedded SQLite file by default). The room service's flags
 // (--store, --metrics, limits, policies) come from services/room/room_flags.
-#include <signal.h>
 
 #include <cstdio>
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/reflection.h"
 #include "absl/strings/str_split.h"
 #include "base/env_flags.h"
 #include "base/log.h"
+#include "base/termination.h"
 #include "services/node/node.h"
 #include "services/room/room_flags.h"
 
@@ -55,12 +54,8 @@ int main(int argc, char** argv) {
   if (!room.ok()) return ExitWith(room.status(), 2);
   roomsync::NodeConfig config;
   config.room = *std::move(room);
-  // One process needs no gRPC port; a --grpc other than the room service's
-  // default opens one for internal clients.
-  const absl::CommandLineFlag* grpc_flag = absl::FindCommandLineFlag("grpc");
-  if (grpc_flag != nullptr && grpc_flag->CurrentValue() == grpc_flag->DefaultValue()) {
-    config.room.grpc_address.clear();
-  }
+  // One process needs no gRPC port (the gateway uses an in-process
+  // channel); --grpc opens one for internal clients.
   config.gateway.http_address = absl::GetFlag(FLAGS_http);
   config.gateway.threads = absl::GetFlag(FLAGS_http_threads);
   for (absl::string_view origin :
@@ -68,13 +63,7 @@ int main(int argc, char** argv) {
     config.gateway.allowed_origins.emplace_back(origin);
   }
 
-  // Termination signals are taken synchronously by sigwait below; block them
-  // before any thread starts so that every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  roomsync::BlockTerminationSignals();
 
   absl::StatusOr<std::unique_ptr<roomsync::Node>> node = roomsync::Node::Start(config);
   if (!node.ok()) return ExitWith(node.status(), 1);
@@ -84,8 +73,7 @@ int main(int argc, char** argv) {
   std::printf("roomsync is serving http://%s:%d/v1/rooms/{room}/ (store %s)\n", host.c_str(),
               (*node)->http_port(), config.room.store_url.c_str());
   std::fflush(stdout);
-  int signal = 0;
-  sigwait(&signals, &signal);
+  int signal = roomsync::WaitForTerminationSignal();
   roomsync::Log(roomsync::LogLevel::kInfo, "node_draining", {{"signal", signal}});
   (*node)->Drain(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
   return 0;

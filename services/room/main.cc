@@ -1,11 +1,11 @@
 // roomsync-room: one room service node. Serves the RoomSync gRPC API (plus
 // health and reflection) over PostgreSQL or SQLite, and Prometheus metrics.
-#include <csignal>
 #include <cstdio>
 
 #include "absl/flags/flag.h"
 #include "base/env_flags.h"
 #include "base/log.h"
+#include "base/termination.h"
 #include "services/room/room_flags.h"
 #include "services/room/room_server.h"
 
@@ -22,27 +22,10 @@ int ExitWith(const absl::Status& status, int code) {
   return code;
 }
 
-// Blocks until SIGTERM or SIGINT arrives (signals are blocked in every
-// thread, so only this sigwait sees them).
-int WaitForTermination() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  int received = 0;
-  sigwait(&signals, &received);
-  return received;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Block before any thread starts so that every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  roomsync::BlockTerminationSignals();
 
   roomsync::ParseFlagsWithEnv(argc, argv,
                               "roomsync-room: a room service node (RoomSync gRPC API).");
@@ -54,13 +37,14 @@ int main(int argc, char** argv) {
   roomsync::SetMinLogLevel(level);
   absl::StatusOr<roomsync::RoomServerConfig> config = roomsync::RoomServerConfigFromFlags();
   if (!config.ok()) return ExitWith(config.status(), 2);
+  if (config->grpc_address.empty()) config->grpc_address = "127.0.0.1:7070";
   absl::StatusOr<std::unique_ptr<roomsync::RoomServer>> server =
       roomsync::RoomServer::Start(*config);
   if (!server.ok()) return ExitWith(server.status(), 1);
   roomsync::Log(roomsync::LogLevel::kInfo, "room_service_started",
                 {{"grpc_port", (*server)->grpc_port()},
                  {"metrics_port", (*server)->metrics_port()}});
-  int signal = WaitForTermination();
+  int signal = roomsync::WaitForTerminationSignal();
   roomsync::Log(roomsync::LogLevel::kInfo, "room_service_draining", {{"signal", signal}});
   (*server)->Drain(absl::GetFlag(FLAGS_drain_timeout));
   return 0;

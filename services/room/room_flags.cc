@@ -10,8 +10,9 @@
 
 ABSL_FLAG(std::string, store, "sqlite:./data/roomsync.db",
           "Store URL: sqlite:PATH (embedded) or postgresql://user@host:port/db");
-ABSL_FLAG(std::string, grpc, "127.0.0.1:7070",
-          "gRPC listen address of the room service (host:port; port 0 = any free port)");
+ABSL_FLAG(std::string, grpc, "",
+          "gRPC listen address of the room service (host:port; port 0 = any free port); "
+          "empty = 127.0.0.1:7070 for roomsync-room, no gRPC port for the single-node roomsync");
 ABSL_FLAG(std::string, metrics, "",
           "Prometheus metrics listen address (host:port); empty = no metrics endpoint");
 ABSL_FLAG(int64_t, max_document_bytes, 64 * 1024, "Largest accepted document, in bytes");
