@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Turns one bench/results/<run>/ directory into summary.md and PNG plots.
+
+  python3 bench/report.py bench/results/latest
+
+Reads the roomsync-bench JSON files, pgbench's text output and Google
+Benchmark's JSON that scripts/bench.sh wrote; every table puts roomsync
+next to its reference from the same run, with the ratio, and checks the
+DESIGN.md bars it can. Plots need matplotlib (python3-matplotlib); without
+it only the markdown is written.
+"""
+import glob
+import json
+import os
+import re
+import sys
+
+run = sys.argv[1]
+
+
+def load(name):
+    path = os.path.join(run, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def series(name):
+    d = load(name)
+    return d["series"] if d else []
+
+
+def pgbench(shape, clients):
+    """tps and mean latency (ms) from a pgbench run's text output."""
+    path = os.path.join(run, f"pgbench_{shape}_{clients}.txt")
+    if not os.path.exists(path):
+        return None, None
+    text = open(path).read()
+    tps = re.search(r"tps = ([\d.]+)", text)
+    lat = re.search(r"latency average = ([\d.]+) ms", text)
+    return (float(tps.group(1)) if tps else None, float(lat.group(1)) if lat else None)
+
+
+def ms(us):
+    return f"{us / 1000:.2f}"
+
+
+def num(x, digits=0):
+    return "n/a" if x is None else f"{x:,.{digits}f}"
+
+
+def ratio(a, b):
+    return "n/a" if not a or not b else f"{a / b:.2f}"
+
+
+out = []
+bars = []  # (bar, measured, met)
+md = out.append
+machine = open(os.path.join(run, "machine.txt")).read().strip() if os.path.exists(
+    os.path.join(run, "machine.txt")) else ""
+md(f"# roomsync benchmark run `{os.path.basename(os.path.realpath(run))}`\n")
+md("```\n" + machine + "\n```\n")
+
+# --- push ------------------------------------------------------------------
+one_room = {s["clients"]: s for s in series("push_one_room.json")}
+per_client = {}
+for path in sorted(glob.glob(os.path.join(run, "push_room_per_client_*.json"))):
+    for s in json.load(open(path))["series"]:
+        per_client[s["clients"]] = s
+clients = sorted(set(one_room) | set(per_client))
+if clients:
+    md("## Push (single-document pushes, durable) vs PostgreSQL doing the same upserts\n")
+    md("| clients | roomsync 1 room pushes/s | p99 ms | roomsync room/client pushes/s | p99 ms "
+       "| pgbench 1 room tps | pgbench room/client tps | best roomsync / best pgbench |")
+    md("|---|---|---|---|---|---|---|---|")
+    best_ratio = None
+    for c in clients:
+        a, b = one_room.get(c), per_client.get(c)
+        p1, _ = pgbench("one_room", c)
+        p2, _ = pgbench("room_per_client", c)
+        rs = max(x["pushes_per_s"] for x in (a, b) if x)
+        pg = max(x for x in (p1, p2) if x) if (p1 or p2) else None
+        r = rs / pg if pg else None
+        if r is not None and (best_ratio is None or c == max(clients)):
+            best_ratio = (c, r, rs, pg)
+        md(f"| {c} | {num(a and a['pushes_per_s'])} | {a and ms(a['latency']['p99_us'])} "
+           f"| {num(b and b['pushes_per_s'])} | {b and ms(b['latency']['p99_us'])} "
+           f"| {num(p1)} | {num(p2)} | {ratio(rs, pg)} |")
+    md("")
+    if best_ratio:
+        c, r, rs, pg = best_ratio
+        bars.append(("Push ≥ 80% of PostgreSQL's own upserts",
+                     f"{r:.0%} at {c} clients ({rs:,.0f} vs {pg:,.0f}/s)", r >= 0.8))
+    top = max(one_room.values(), key=lambda s: s["pushes_per_s"]) if one_room else None
+    if top:
+        bars.append(("One room ≥ 10,000 single-document pushes/s",
+                     f"{top['pushes_per_s']:,.0f}/s at {top['clients']} clients",
+                     top["pushes_per_s"] >= 10000))
+for s in series("push_batch100.json"):
+    md(f"Batched: {s['clients']} clients × 100 documents per push: "
+       f"{s['documents_per_s']:,.0f} documents/s ({s['pushes_per_s']:,.0f} pushes/s, "
+       f"p99 {ms(s['latency']['p99_us'])} ms).\n")
+
+lat = series("push_latency_vs_load.json")
+if lat:
+    md("## Push latency vs load (open loop, 64 clients, one room)\n")
+    md("| target pushes/s | achieved | p50 ms | p90 ms | p99 ms | max ms | errors |")
+    md("|---|---|---|---|---|---|---|")
+    for s in lat:
+        l = s["latency"]
+        md(f"| {s['target_rate']:,.0f} | {s['pushes_per_s']:,.0f} | {ms(l['p50_us'])} | "
+           f"{ms(l['p90_us'])} | {ms(l['p99_us'])} | {ms(l['max_us'])} | {s['error_count']} |")
+    md("")
+    half = sorted(lat, key=lambda s: s["target_rate"])[len(lat) // 2 - 1 if len(lat) > 1 else 0]
+    bars.append(("Push p99 < 10 ms at half the maximum rate",
+                 f"{ms(half['latency']['p99_us'])} ms at {half['target_rate']:,.0f}/s",
+                 half["latency"]["p99_us"] < 10000))
+
+rooms = series("rooms.json")
+if rooms:
+    md("## Cost vs number of rooms (same open-loop push load)\n")
+    md("| rooms | pushes/s | p50 ms | p99 ms | server CPU µs/push |")
+    md("|---|---|---|---|---|")
+    for s in rooms:
+        md(f"| {s['rooms']:,} | {s['pushes_per_s']:,.0f} | {ms(s['latency']['p50_us'])} | "
+           f"{ms(s['latency']['p99_us'])} | {s.get('server_cpu_us_per_push', 0):,.0f} |")
+    md("")
+    cost = [s.get("server_cpu_us_per_push", 0) for s in rooms]
+    if cost[0] > 0:
+        growth = cost[-1] / cost[0]
+        bars.append(("Cost per push flat from 10 to 100,000 rooms",
+                     f"CPU/push ×{growth:.2f} from {rooms[0]['rooms']:,} to {rooms[-1]['rooms']:,} rooms",
+                     growth < 1.25))
+
+# --- pull ------------------------------------------------------------------
+pull = series("pull.json")
+scan = series("pg_scan.json")
+if pull:
+    p = pull[0]
+    s = scan[0] if scan else None
+    md("## Pull catch-up vs a bare keyset scan of the same rows\n")
+    md("| documents | batch | roomsync docs/s | request p99 ms | PostgreSQL keyset scan docs/s | ratio |")
+    md("|---|---|---|---|---|---|")
+    md(f"| {p['pulled_documents']:,} | {p['batch_size']} | {p['documents_per_s']:,.0f} | "
+       f"{ms(p['request_latency']['p99_us'])} | {num(s and s['documents_per_s'])} | "
+       f"{ratio(p['documents_per_s'], s and s['documents_per_s'])} |")
+    md(f"\nSeeding (pushes of {p['seed_docs_per_push']} documents): "
+       f"{p['seed_documents_per_s']:,.0f} documents/s. {('Error: ' + p['error']) if p['error'] else ''}\n")
+    bars.append(("Pull ≥ 200,000 documents/s", f"{p['documents_per_s']:,.0f}/s over "
+                 f"{p['pulled_documents']:,} documents", p["documents_per_s"] >= 200000))
+    if s:
+        bars.append(("Pull ≥ half of a bare keyset scan",
+                     f"{p['documents_per_s'] / s['documents_per_s']:.0%}",
+                     p["documents_per_s"] >= 0.5 * s["documents_per_s"]))
+
+# --- fanout ----------------------------------------------------------------
+rs_fan = {s["subscribers"]: s for s in series("fanout_roomsync.json")}
+nc_fan = {s["subscribers"]: s for s in series("fanout_nchan.json")}
+if rs_fan:
+    md("## SSE fan-out (one room, 20 documents/s) vs nginx+nchan\n")
+    md("| subscribers | roomsync deliveries/s | p50 ms | p99 ms | missing | nchan deliveries/s "
+       "| p50 ms | p99 ms | missing | deliveries ratio | roomsync connects/s | nchan connects/s |")
+    md("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in sorted(rs_fan):
+        a, b = rs_fan[n], nc_fan.get(n)
+        md(f"| {n:,} | {a['deliveries_per_s']:,.0f} | {ms(a['delivery_latency']['p50_us'])} | "
+           f"{ms(a['delivery_latency']['p99_us'])} | {a['missing_deliveries']:,} | "
+           f"{num(b and b['deliveries_per_s'])} | {b and ms(b['delivery_latency']['p50_us'])} | "
+           f"{b and ms(b['delivery_latency']['p99_us'])} | {b and b['missing_deliveries']} | "
+           f"{ratio(a['deliveries_per_s'], b and b['deliveries_per_s'])} | "
+           f"{a['connects_per_s']:,.0f} | {num(b and b['connects_per_s'])} |")
+    md("")
+    top = rs_fan[max(rs_fan)]
+    bars.append(("≥ 100,000 deliveries/s, p99 < 50 ms (5,000 subscribers × 20/s)",
+                 f"{top['deliveries_per_s']:,.0f}/s, p99 {ms(top['delivery_latency']['p99_us'])} ms "
+                 f"at {top['subscribers']:,} subscribers",
+                 top["deliveries_per_s"] >= 100000 and top["delivery_latency"]["p99_us"] < 50000))
+    if max(rs_fan) in nc_fan:
+        b = nc_fan[max(rs_fan)]
+        bars.append(("Deliveries/s ≥ nginx+nchan",
+                     f"{top['deliveries_per_s']:,.0f} vs {b['deliveries_per_s']:,.0f}",
+                     top["deliveries_per_s"] >= b["deliveries_per_s"] * 0.99))
+    bars.append(("2,000+ new SSE connections/s per core",
+                 f"{top['connects_per_s']:,.0f}/s (initial connect, not during fan-out)",
+                 top["connects_per_s"] >= 4000))
+
+md("## Server memory per idle SSE connection (VmRSS delta / connections)\n")
+md("| server | subscribers open | bytes per connection |")
+md("|---|---|---|")
+mem_rows = []
+for target, names in (("roomsync", ("fanout_roomsync.json", "fanout_roomsync_memory.json")),
+                      ("nchan", ("fanout_nchan.json", "fanout_nchan_memory.json"))):
+    for name in names:
+        for s in series(name):
+            mem_rows.append((target, s["opened"], s["server_bytes_per_connection"]))
+            md(f"| {target} | {s['opened']:,} | {s['server_bytes_per_connection']:,.0f} |")
+md("")
+rs_mem = [r for r in mem_rows if r[0] == "roomsync"]
+if rs_mem:
+    big = max(rs_mem, key=lambda r: r[1])
+    bars.append(("50,000 SSE connections at < 4 KiB each",
+                 f"{big[1]:,} open, {big[2]:,.0f} B each", big[1] >= 50000 and big[2] < 4096))
+
+# --- micro -----------------------------------------------------------------
+micro = load("micro.json")
+if micro:
+    md("## Micro-benchmarks (Google Benchmark)\n")
+    md("| benchmark | ns/op | throughput |")
+    md("|---|---|---|")
+    for b in micro["benchmarks"]:
+        extra = ""
+        if "items_per_second" in b:
+            extra = f"{b['items_per_second']:,.0f} items/s"
+        elif "bytes_per_second" in b:
+            extra = f"{b['bytes_per_second'] / 1e6:,.0f} MB/s"
+        md(f"| {b['name']} | {b['real_time']:,.0f} | {extra} |")
+    md("")
+
+md("## Bars (DESIGN.md)\n")
+md("| bar | measured | met |")
+md("|---|---|---|")
+for bar, measured, met in bars:
+    md(f"| {bar} | {measured} | {'yes' if met else '**no**'} |")
+md("")
+
+# --- plots -----------------------------------------------------------------
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    plt = None
+if plt:
+    def save(fig, name):
+        fig.tight_layout()
+        fig.savefig(os.path.join(run, name), dpi=100)
+        plt.close(fig)
+        md(f"![{name}]({name})")
+
+    if clients:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for label, data in (("roomsync, 1 room", one_room), ("roomsync, room/client", per_client)):
+            xs = sorted(data)
+            ax.plot(xs, [data[c]["pushes_per_s"] for c in xs], "o-", label=label)
+        for shape, label in (("one_room", "pgbench, 1 room"), ("room_per_client", "pgbench, room/client")):
+            xs = [c for c in clients if pgbench(shape, c)[0]]
+            ax.plot(xs, [pgbench(shape, c)[0] for c in xs], "s--", label=label)
+        ax.set(xscale="log", xlabel="clients", ylabel="single-document pushes/s",
+               title="Push throughput vs clients")
+        ax.legend()
+        save(fig, "push_throughput.png")
+    if lat:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        xs = [s["pushes_per_s"] for s in lat]
+        for q in ("p50", "p90", "p99"):
+            ax.plot(xs, [s["latency"][q + "_us"] / 1000 for s in lat], "o-", label=q)
+        ax.set(xlabel="achieved pushes/s", ylabel="latency ms", yscale="log",
+               title="Push latency vs load")
+        ax.legend()
+        save(fig, "push_latency.png")
+    if mem_rows:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for target in ("roomsync", "nchan"):
+            rows = sorted(r for r in mem_rows if r[0] == target)
+            ax.plot([r[1] for r in rows], [r[2] for r in rows], "o-", label=target)
+        ax.set(xscale="log", xlabel="open SSE connections", ylabel="server bytes per connection",
+               title="Memory vs connections")
+        ax.legend()
+        save(fig, "sse_memory.png")
+    if rooms:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        xs = [s["rooms"] for s in rooms]
+        ax.plot(xs, [s.get("server_cpu_us_per_push", 0) for s in rooms], "o-",
+                label="server CPU µs/push")
+        ax.plot(xs, [s["latency"]["p99_us"] / 1000 for s in rooms], "s--", label="p99 ms")
+        ax.set(xscale="log", xlabel="rooms", title="Cost vs rooms")
+        ax.legend()
+        save(fig, "rooms_cost.png")
+
+with open(os.path.join(run, "summary.md"), "w") as f:
+    f.write("\n".join(out) + "\n")

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# The whole benchmark suite of docs/benchmarks.md in one command: builds,
+# starts a throwaway PostgreSQL (scripts/with-postgres.sh), roomsync on it
+# and nginx+nchan, runs every scenario next to its reference in the same
+# session, and writes JSON, summary.md and PNG plots to
+# bench/results/<time>-<mode>/ (bench/results/latest points there).
+#
+#   scripts/bench.sh            # full sizes: under 10 minutes on 2 cores
+#   scripts/bench.sh --smoke    # every scenario for a few seconds (CI)
+#
+# Needs root only to install missing Debian packages (nginx-light,
+# libnginx-mod-nchan, python3-matplotlib, postgresql-15).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+mode=full
+[[ "${1:-}" == "--smoke" ]] && mode=smoke
+
+# Re-enter under a throwaway PostgreSQL: it is stopped when we exit.
+if [[ -z "${ROOMSYNC_BENCH_INNER:-}" ]]; then
+  missing=()
+  command -v nginx >/dev/null || missing+=(nginx-light)
+  [[ -f /usr/lib/nginx/modules/ngx_nchan_module.so ]] || missing+=(libnginx-mod-nchan)
+  python3 -c "import matplotlib" 2>/dev/null || missing+=(python3-matplotlib)
+  [[ -x /usr/lib/postgresql/15/bin/pgbench ]] || missing+=(postgresql-15)
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "bench: installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+  fi
+  cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build-bench -j2 --target roomsync roomsync-bench roomsync-microbench
+  export ROOMSYNC_BENCH_INNER=1
+  unset ROOMSYNC_TEST_PGURL  # always our own server, same settings every run
+  exec bash scripts/with-postgres.sh bash "$0" "$@"
+fi
+
+out=bench/results/$(date +%Y%m%d-%H%M%S)-$mode
+mkdir -p "$out"
+ln -sfn "$(basename "$out")" bench/results/latest
+bench=build-bench/bench/roomsync-bench
+log() { echo "bench [$(date +%T)] $*" >&2; }
+
+# Sizes. Full: under 10 minutes on 2 cores; smoke: each scenario ~10 s.
+if [[ $mode == full ]]; then
+  dur=8; warm=2; clients=1,16,64; pull_docs=1000000; fan_subs=1000,5000,10000
+  mem_subs=50000; room_counts=10,100,1000,10000,100000; micro_time=0.3
+else
+  dur=3; warm=1; clients=16; pull_docs=20000; fan_subs=1000
+  mem_subs=0; room_counts=10,10000; micro_time=0.05
+fi
+
+# 10,000+ sockets per process, in the generator and the servers we start.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ulimit -n 200000 2>/dev/null || true
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_http() {  # url
+  for _ in $(seq 100); do
+    curl -fs -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  echo "bench: $1 did not come up" >&2
+  return 1
+}
+json_get() {  # file python-expression-on-d
+  python3 -c "import json,sys; d=json.load(open('$1')); print($2)"
+}
+
+pg=$ROOMSYNC_TEST_PGURL                 # postgresql://postgres@127.0.0.1:PORT/postgres
+pg_port=${pg##*:}; pg_port=${pg_port%%/*}
+psql_() { /usr/lib/postgresql/15/bin/psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+psql_ -d postgres -c "CREATE DATABASE roomsync" -c "CREATE DATABASE ref"
+store="postgresql://postgres@127.0.0.1:$pg_port/roomsync"
+
+# --- micro-benchmarks -------------------------------------------------------
+log "micro-benchmarks"
+build-bench/bench/roomsync-microbench --benchmark_min_time="$micro_time" \
+  --benchmark_out="$out/micro.json" --benchmark_out_format=json >"$out/micro.txt" 2>&1
+
+# --- roomsync single node on PostgreSQL -------------------------------------
+http_port=$(free_port)
+build-bench/services/node/roomsync --http "127.0.0.1:$http_port" --store "$store" --auth off \
+  --http_threads 2 --log_level warning >"$out/roomsync.log" 2>&1 &
+node_pid=$!
+pids+=("$node_pid")
+url=http://127.0.0.1:$http_port
+wait_http "$url/healthz"
+common=(--url "$url" --duration_s "$dur" --warmup_s "$warm" --server_pid "$node_pid")
+
+# --- push vs PostgreSQL's own upserts ---------------------------------------
+log "push: roomsync, one room and one room per client"
+$bench push "${common[@]}" --clients "$clients" --rooms 1 --label one-room --out "$out/push_one_room.json"
+for c in ${clients//,/ }; do
+  $bench push "${common[@]}" --clients "$c" --rooms "$c" --label room-per-client \
+    --out "$out/push_room_per_client_$c.json"
+done
+$bench push "${common[@]}" --clients 16 --docs_per_push 100 --label batch100 \
+  --out "$out/push_batch100.json"
+
+log "push reference: pgbench, the store's upsert, one document per transaction"
+# The reference's tables are the store's own, copied from the migrated
+# schema, so indexes and storage settings are identical.
+/usr/lib/postgresql/15/bin/pg_dump -s -h 127.0.0.1 -p "$pg_port" -U postgres roomsync | psql_ -d ref
+psql_ -d ref -c "INSERT INTO rooms (room, epoch, last_seq) SELECT 'ref-' || g, 'e', 0 FROM generate_series(0, 1000) g"
+doc=$(python3 -c 'import base64,os; print("{\"id\":\"x\",\"timestamp\":1700000001000,\"iv\":\"%s\",\"ciphertext\":\"%s\"}" % (base64.b64encode(os.urandom(12)).decode(), base64.b64encode(os.urandom(162)).decode()))')
+for shape in one_room room_per_client; do
+  room_expr="'ref-0'"
+  [[ $shape == room_per_client ]] && room_expr="'ref-' || :client_id"
+  # storage/postgres_store.cc kCommitSql with one document: the fenced
+  # sequence bump and the upsert in one autocommit statement.
+  cat >"$out/pgbench_$shape.sql" <<SQL
+\set n random(1, 2000000000)
+WITH fence AS (
+  UPDATE rooms SET last_seq = last_seq + 1 WHERE room = $room_expr RETURNING room, last_seq
+)
+INSERT INTO documents AS d (room, collection, id, seq, timestamp_ms, deleted, json)
+SELECT fence.room, 'messages', 'm-' || :client_id || '-' || :n, fence.last_seq,
+       1700000001000, false, convert_to('$doc', 'UTF8')
+FROM fence
+ON CONFLICT (room, collection, id) DO UPDATE SET
+  seq = EXCLUDED.seq, timestamp_ms = EXCLUDED.timestamp_ms,
+  deleted = EXCLUDED.deleted, json = EXCLUDED.json;
+SQL
+  for c in ${clients//,/ }; do
+    /usr/lib/postgresql/15/bin/pgbench -n -h 127.0.0.1 -p "$pg_port" -U postgres -M prepared \
+      -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -T "$dur" -r -f "$out/pgbench_$shape.sql" ref \
+      >"$out/pgbench_${shape}_$c.txt" 2>&1
+  done
+done
+
+log "push latency vs load (open loop, one room, 64 clients)"
+max=$(json_get "$out/push_one_room.json" "max(s['pushes_per_s'] for s in d['series'])")
+rates=$(python3 -c "m=$max; print(','.join(str(int(m*f)) for f in (0.25,0.5,0.75,1.0)))")
+[[ $mode == smoke ]] && rates=$(python3 -c "print(int($max*0.5))")
+$bench push "${common[@]}" --clients 64 --rooms 1 --rate "$rates" --label latency-vs-load \
+  --out "$out/push_latency_vs_load.json"
+
+# --- rooms ------------------------------------------------------------------
+log "rooms: the same push load spread over $room_counts rooms"
+rooms_rate=$(python3 -c "print(max(100, int($max*0.5)))")
+$bench rooms "${common[@]}" --clients 64 --rate "$rooms_rate" --room_counts "$room_counts" \
+  --out "$out/rooms.json"
+
+# --- pull vs a bare keyset scan ---------------------------------------------
+log "pull: catch-up of $pull_docs documents"
+$bench pull --url "$url" --room bench-pull --documents "$pull_docs" --batch_size 1000 \
+  --passes 2 --out "$out/pull.json"
+$bench pg-scan --pg_url "$store" --room bench-pull --batch_size 1000 --passes 2 \
+  --out "$out/pg_scan.json"
+
+# --- SSE fan-out vs nginx+nchan ---------------------------------------------
+log "fanout: roomsync"
+fan=(--duration_s "$dur" --warmup_s 1 --rooms 1 --rate 20)
+$bench fanout --url "$url" "${fan[@]}" --subscribers "$fan_subs" --server_pid "$node_pid" \
+  --target roomsync --out "$out/fanout_roomsync.json"
+if [[ $mem_subs -gt 0 ]]; then
+  $bench fanout --url "$url" --duration_s 2 --warmup_s 1 --rate 1 --rooms 1 \
+    --subscribers "$mem_subs" --connect_concurrency 512 --server_pid "$node_pid" \
+    --target roomsync --out "$out/fanout_roomsync_memory.json"
+fi
+kill "$node_pid"; wait "$node_pid" 2>/dev/null || true
+
+log "fanout reference: nginx+nchan"
+nchan_port=$(free_port)
+nginx_dir=$(mktemp -d /tmp/roomsync-nchan-XXXXXX)
+mkdir -p "$nginx_dir/logs"
+sed -e "s|@PORT@|$nchan_port|" -e "s|@DIR@|$nginx_dir|" bench/nchan.conf >"$nginx_dir/nginx.conf"
+nginx -p "$nginx_dir" -e "$nginx_dir/logs/error.log" -c "$nginx_dir/nginx.conf"
+wait_http "http://127.0.0.1:$nchan_port/healthz"
+nginx_master=$(cat "$nginx_dir/nginx.pid")
+nginx_pids="$nginx_master,$(pgrep -d, -P "$nginx_master")"
+$bench fanout "${fan[@]}" --subscribers "$fan_subs" --server_pid "$nginx_pids" --target nchan \
+  --publish_body raw --subscribe_url "http://127.0.0.1:$nchan_port/sub?id={room}" \
+  --publish_url "http://127.0.0.1:$nchan_port/pub?id={room}" --out "$out/fanout_nchan.json"
+if [[ $mem_subs -gt 0 ]]; then
+  $bench fanout --duration_s 2 --warmup_s 1 --rate 1 --rooms 1 --subscribers "$mem_subs" \
+    --connect_concurrency 512 --server_pid "$nginx_pids" --target nchan --publish_body raw \
+    --subscribe_url "http://127.0.0.1:$nchan_port/sub?id={room}" \
+    --publish_url "http://127.0.0.1:$nchan_port/pub?id={room}" \
+    --out "$out/fanout_nchan_memory.json"
+fi
+nginx -p "$nginx_dir" -e "$nginx_dir/logs/error.log" -c "$nginx_dir/nginx.conf" -s stop || true
+rm -rf "$nginx_dir"
+
+# --- report -----------------------------------------------------------------
+log "report"
+{
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+  echo "mode: $mode, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+} >"$out/machine.txt"
+python3 bench/report.py "$out"
+log "done: $out/summary.md"
+cat "$out/summary.md"
