@@ -21,5 +21,6 @@ fi
 bash scripts/install-deps.sh
 cmake -S . -B "$build_dir" -G Ninja "${cmake_args[@]}"
 cmake --build "$build_dir" -j2
+(cd tests/e2e && npm ci --no-audit --no-fund)
 # Tests that start PostgreSQL databases and real processes share two cores.
 bash scripts/with-postgres.sh ctest --test-dir "$build_dir" --output-on-failure -j2 --timeout 600
