@@ -73,6 +73,12 @@ void SseSession::Send(std::shared_ptr<const std::string> frame) {
   });
 }
 
+void SseSession::SendCatchUpPage(std::shared_ptr<const std::string> frame) {
+  net::post(stream_.get_executor(), [self = shared_from_this(), frame = std::move(frame)] {
+    self->Enqueue(std::move(frame), /*bounded=*/false);
+  });
+}
+
 void SseSession::Resync(std::string_view reason) {
   net::post(stream_.get_executor(), [self = shared_from_this(), reason = std::string(reason)] {
     self->ResyncOnStrand(reason);
@@ -98,7 +104,7 @@ void SseSession::OnKeepAliveTick(std::shared_ptr<const std::string> frame, absl:
 void SseSession::WhenWritable(std::function<void()> resume) {
   net::post(stream_.get_executor(), [self = shared_from_this(), resume = std::move(resume)] {
     if (self->closed_ || self->ending_) return;
-    if (self->queued_bytes_ <= self->context_.config.max_sse_queue_bytes / 2) return resume();
+    if (self->queued_bytes_ == 0) return resume();
     self->on_writable_ = std::move(resume);
   });
 }
@@ -157,8 +163,7 @@ void SseSession::OnWrite(beast::error_code error) {
   // A burst may have grown the vectors; an idle session keeps little.
   if (writing_.capacity() > 16) writing_.shrink_to_fit();
   if (write_buffers_.capacity() > 16) write_buffers_ = {};
-  if (on_writable_ && !ending_ &&
-      queued_bytes_ <= context_.config.max_sse_queue_bytes / 2) {
+  if (on_writable_ && !ending_ && queued_bytes_ == 0) {
     std::function<void()> resume = std::move(on_writable_);
     on_writable_ = nullptr;
     resume();

@@ -46,8 +46,13 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   // Writes the response head: the fan-out calls this once its upstream is
   // live, so that a client that sees the head sees every later commit.
   void BeginStream();
-  // Queues a frame (shared with other sessions; never modified).
+  // Queues a frame (shared with other sessions; never modified). Past
+  // max_sse_queue_bytes of backlog the session ends with RESYNC.
   void Send(std::shared_ptr<const std::string> frame);
+  // Queues one catch-up page outside the byte bound: the catch-up sends its
+  // next page only once the queue is empty (WhenWritable), so a catching-up
+  // session holds at most one page.
+  void SendCatchUpPage(std::shared_ptr<const std::string> frame);
   // Ends the stream with RESYNC (the client pulls), or with a 503 when the
   // head was not sent yet.
   void Resync(std::string_view reason);
@@ -58,8 +63,8 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   // socket has not taken a byte for sse_write_stall_timeout.
   void OnKeepAliveTick(std::shared_ptr<const std::string> frame, absl::Time now);
 
-  // Runs `resume` on the strand once the queue is at most half full (a
-  // catch-up pulls its next page only then); dropped if the session ends.
+  // Runs `resume` on the strand once the queue is empty (a catch-up pulls
+  // its next page only then); dropped if the session ends.
   void WhenWritable(std::function<void()> resume);
 
   uint64_t id() const { return id_; }

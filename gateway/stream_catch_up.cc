@@ -53,7 +53,7 @@ class StreamCatchUp : public std::enable_shared_from_this<StreamCatchUp> {
       std::vector<const v1::Document*> documents;
       documents.reserve(count);
       for (const v1::Document& document : response.documents()) documents.push_back(&document);
-      session_->Send(std::make_shared<const std::string>(EncodeChangeFrame(
+      session_->SendCatchUpPage(std::make_shared<const std::string>(EncodeChangeFrame(
           documents, response.checkpoint(), session_->params().collection.empty())));
       sent_documents_ += count;
     }
@@ -62,8 +62,8 @@ class StreamCatchUp : public std::enable_shared_from_this<StreamCatchUp> {
     if (sent_documents_ >= context_.config.max_sse_catch_up_documents) {
       return session_->Resync("the catch-up is larger than the stream serves");
     }
-    // Flow control: the next page waits until the client has taken most of
-    // this one, so a catch-up never needs more than the queue bound.
+    // Flow control: the next page waits until the client has taken this
+    // one, so a catching-up session holds at most one page.
     session_->WhenWritable([self = shared_from_this()] { self->PullNextPage(); });
   }
 
