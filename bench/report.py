@@ -102,6 +102,17 @@ for s in series("push_batch100.json"):
        f"{s['documents_per_s']:,.0f} documents/s ({s['pushes_per_s']:,.0f} pushes/s, "
        f"p99 {ms(s['latency']['p99_us'])} ms).\n")
 
+grpc = series("grpc_push_one_room.json") + series("grpc_push_room_per_client.json")
+if grpc:
+    md("## Push through gRPC to roomsync-room alone (no HTTP gateway)\n")
+    md("| clients | rooms | pushes/s | p50 ms | p99 ms | server CPU µs/push |")
+    md("|---|---|---|---|---|---|")
+    for s in grpc:
+        md(f"| {s['clients']} | {s['rooms']} | {s['pushes_per_s']:,.0f} | "
+           f"{ms(s['latency']['p50_us'])} | {ms(s['latency']['p99_us'])} | "
+           f"{s.get('server_cpu_us_per_push', 0):,.0f} |")
+    md("")
+
 lat = series("push_latency_vs_load.json")
 if lat:
     md("## Push latency vs load (open loop, 64 clients, one room)\n")
@@ -155,8 +166,19 @@ if pull:
                      p["documents_per_s"] >= 0.5 * s["documents_per_s"]))
 
 # --- fanout ----------------------------------------------------------------
-rs_fan = {s["subscribers"]: s for s in series("fanout_roomsync.json")}
-nc_fan = {s["subscribers"]: s for s in series("fanout_nchan.json")}
+def fanout_runs(target):
+    """subscribers -> result, one file per subscriber count."""
+    runs = {}
+    for path in glob.glob(os.path.join(run, f"fanout_{target}_*.json")):
+        for s in json.load(open(path))["series"]:
+            runs[s["subscribers"]] = s
+    return runs
+
+
+# The memory-only run publishes at 1/s: not a fan-out throughput point.
+all_rs, all_nc = fanout_runs("roomsync"), fanout_runs("nchan")
+rs_fan = {n: s for n, s in all_rs.items() if s["publish_rate"] > 1}
+nc_fan = {n: s for n, s in all_nc.items() if s["publish_rate"] > 1}
 if rs_fan:
     md("## SSE fan-out (one room, 20 documents/s) vs nginx+nchan\n")
     md("| subscribers | roomsync deliveries/s | p50 ms | p99 ms | missing | nchan deliveries/s "
@@ -189,12 +211,11 @@ md("## Server memory per idle SSE connection (VmRSS delta / connections)\n")
 md("| server | subscribers open | bytes per connection |")
 md("|---|---|---|")
 mem_rows = []
-for target, names in (("roomsync", ("fanout_roomsync.json", "fanout_roomsync_memory.json")),
-                      ("nchan", ("fanout_nchan.json", "fanout_nchan_memory.json"))):
-    for name in names:
-        for s in series(name):
-            mem_rows.append((target, s["opened"], s["server_bytes_per_connection"]))
-            md(f"| {target} | {s['opened']:,} | {s['server_bytes_per_connection']:,.0f} |")
+for target, runs in (("roomsync", all_rs), ("nchan", all_nc)):
+    for n in sorted(runs):
+        s = runs[n]
+        mem_rows.append((target, s["opened"], s["server_bytes_per_connection"]))
+        md(f"| {target} | {s['opened']:,} | {s['server_bytes_per_connection']:,.0f} |")
 md("")
 rs_mem = [r for r in mem_rows if r[0] == "roomsync"]
 if rs_mem:

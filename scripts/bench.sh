@@ -22,7 +22,7 @@ if [[ -z "${ROOMSYNC_BENCH_INNER:-}" ]]; then
   missing=()
   command -v nginx >/dev/null || missing+=(nginx-light)
   [[ -f /usr/lib/nginx/modules/ngx_nchan_module.so ]] || missing+=(libnginx-mod-nchan)
-  python3 -c "import matplotlib" 2>/dev/null || missing+=(python3-matplotlib)
+  /usr/bin/python3 -c "import matplotlib" 2>/dev/null || missing+=(python3-matplotlib)
   [[ -x /usr/lib/postgresql/15/bin/pgbench ]] || missing+=(postgresql-15)
   if [[ ${#missing[@]} -gt 0 ]]; then
     echo "bench: installing ${missing[*]}" >&2
@@ -30,7 +30,8 @@ if [[ -z "${ROOMSYNC_BENCH_INNER:-}" ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
   fi
   cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build-bench -j2 --target roomsync roomsync-bench roomsync-microbench
+  cmake --build build-bench -j2 --target roomsync roomsync-room roomsync-bench \
+    roomsync-microbench
   export ROOMSYNC_BENCH_INNER=1
   unset ROOMSYNC_TEST_PGURL  # always our own server, same settings every run
   exec bash scripts/with-postgres.sh bash "$0" "$@"
@@ -45,7 +46,7 @@ log() { echo "bench [$(date +%T)] $*" >&2; }
 # Sizes. Full: under 10 minutes on 2 cores; smoke: each scenario ~10 s.
 if [[ $mode == full ]]; then
   dur=8; warm=2; clients=1,16,64; pull_docs=1000000; fan_subs=1000,5000,10000
-  mem_subs=50000; room_counts=10,100,1000,10000,100000; micro_time=0.3
+  mem_subs=18000; room_counts=10,100,1000,10000,100000; micro_time=0.3
 else
   dur=3; warm=1; clients=16; pull_docs=20000; fan_subs=1000
   mem_subs=0; room_counts=10,10000; micro_time=0.05
@@ -80,7 +81,7 @@ json_get() {  # file python-expression-on-d
 pg=$ROOMSYNC_TEST_PGURL                 # postgresql://postgres@127.0.0.1:PORT/postgres
 pg_port=${pg##*:}; pg_port=${pg_port%%/*}
 psql_() { /usr/lib/postgresql/15/bin/psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
-psql_ -d postgres -c "CREATE DATABASE roomsync" -c "CREATE DATABASE ref"
+psql_ -d postgres -c "CREATE DATABASE roomsync" -c "CREATE DATABASE ref" >/dev/null
 store="postgresql://postgres@127.0.0.1:$pg_port/roomsync"
 
 # --- micro-benchmarks -------------------------------------------------------
@@ -89,13 +90,20 @@ build-bench/bench/roomsync-microbench --benchmark_min_time="$micro_time" \
   --benchmark_out="$out/micro.json" --benchmark_out_format=json >"$out/micro.txt" 2>&1
 
 # --- roomsync single node on PostgreSQL -------------------------------------
-http_port=$(free_port)
-build-bench/services/node/roomsync --http "127.0.0.1:$http_port" --store "$store" --auth off \
-  --http_threads 2 --log_level warning >"$out/roomsync.log" 2>&1 &
-node_pid=$!
-pids+=("$node_pid")
-url=http://127.0.0.1:$http_port
-wait_http "$url/healthz"
+start_node() {
+  http_port=$(free_port)
+  build-bench/services/node/roomsync --http "127.0.0.1:$http_port" --store "$store" --auth off \
+    --http_threads 2 --log_level warning >>"$out/roomsync.log" 2>&1 &
+  node_pid=$!
+  pids+=("$node_pid")
+  url=http://127.0.0.1:$http_port
+  wait_http "$url/healthz"
+}
+stop_node() {
+  kill "$node_pid" 2>/dev/null || echo "bench: roomsync had exited: see $out/roomsync.log" >&2
+  wait "$node_pid" 2>/dev/null || true
+}
+start_node
 common=(--url "$url" --duration_s "$dur" --warmup_s "$warm" --server_pid "$node_pid")
 
 # --- push vs PostgreSQL's own upserts ---------------------------------------
@@ -111,8 +119,8 @@ $bench push "${common[@]}" --clients 16 --docs_per_push 100 --label batch100 \
 log "push reference: pgbench, the store's upsert, one document per transaction"
 # The reference's tables are the store's own, copied from the migrated
 # schema, so indexes and storage settings are identical.
-/usr/lib/postgresql/15/bin/pg_dump -s -h 127.0.0.1 -p "$pg_port" -U postgres roomsync | psql_ -d ref
-psql_ -d ref -c "INSERT INTO rooms (room, epoch, last_seq) SELECT 'ref-' || g, 'e', 0 FROM generate_series(0, 1000) g"
+/usr/lib/postgresql/15/bin/pg_dump -s -h 127.0.0.1 -p "$pg_port" -U postgres roomsync | psql_ -d ref >/dev/null
+psql_ -d ref -c "INSERT INTO rooms (room, epoch, last_seq) SELECT 'ref-' || g, 'e', 0 FROM generate_series(0, 1000) g" >/dev/null
 doc=$(python3 -c 'import base64,os; print("{\"id\":\"x\",\"timestamp\":1700000001000,\"iv\":\"%s\",\"ciphertext\":\"%s\"}" % (base64.b64encode(os.urandom(12)).decode(), base64.b64encode(os.urandom(162)).decode()))')
 for shape in one_room room_per_client; do
   room_expr="'ref-0'"
@@ -159,38 +167,63 @@ $bench pull --url "$url" --room bench-pull --documents "$pull_docs" --batch_size
 $bench pg-scan --pg_url "$store" --room bench-pull --batch_size 1000 --passes 2 \
   --out "$out/pg_scan.json"
 
+log "grpc-push: the room service alone, without the gateway"
+grpc_port=$(free_port)
+build-bench/services/room/roomsync-room --store "$store" --grpc "127.0.0.1:$grpc_port" \
+  --log_level warning >"$out/roomsync-room.log" 2>&1 &
+room_pid=$!
+pids+=("$room_pid")
+sleep 1
+$bench grpc-push --url "127.0.0.1:$grpc_port" --duration_s "$dur" --warmup_s "$warm" \
+  --server_pid "$room_pid" --clients 16 --rooms 1 --label one-room --out "$out/grpc_push_one_room.json"
+$bench grpc-push --url "127.0.0.1:$grpc_port" --duration_s "$dur" --warmup_s "$warm" \
+  --server_pid "$room_pid" --clients 16 --rooms 16 --label room-per-client \
+  --out "$out/grpc_push_room_per_client.json"
+kill "$room_pid" 2>/dev/null || true
+wait "$room_pid" 2>/dev/null || true
+
 # --- SSE fan-out vs nginx+nchan ---------------------------------------------
-log "fanout: roomsync"
-fan=(--duration_s "$dur" --warmup_s 1 --rooms 1 --rate 20)
-$bench fanout --url "$url" "${fan[@]}" --subscribers "$fan_subs" --server_pid "$node_pid" \
-  --target roomsync --out "$out/fanout_roomsync.json"
-if [[ $mem_subs -gt 0 ]]; then
-  $bench fanout --url "$url" --duration_s 2 --warmup_s 1 --rate 1 --rooms 1 \
-    --subscribers "$mem_subs" --connect_concurrency 512 --server_pid "$node_pid" \
-    --target roomsync --out "$out/fanout_roomsync_memory.json"
-fi
-kill "$node_pid"; wait "$node_pid" 2>/dev/null || true
+# Every subscriber count gets a fresh server process: heap freed by an
+# earlier run would absorb the new sessions and hide them from VmRSS.
+# The memory-only run (--rate 1) goes as far as the descriptor limit lets.
+fan_runs=${fan_subs//,/ }
+[[ $mem_subs -gt 0 ]] && fan_runs="$fan_runs $mem_subs"
+fan_flags() {  # subscriber count
+  if [[ $1 -eq $mem_subs ]]; then
+    echo --duration_s 2 --warmup_s 1 --rate 1 --connect_concurrency 512
+  else
+    echo --duration_s "$dur" --warmup_s 1 --rate 20
+  fi
+}
+stop_node
+log "fanout: roomsync ($fan_runs subscribers, one room)"
+for n in $fan_runs; do
+  start_node
+  # shellcheck disable=SC2046
+  $bench fanout --url "$url" $(fan_flags "$n") --rooms 1 --subscribers "$n" \
+    --server_pid "$node_pid" --target roomsync --out "$out/fanout_roomsync_$n.json"
+  stop_node
+done
 
 log "fanout reference: nginx+nchan"
-nchan_port=$(free_port)
 nginx_dir=$(mktemp -d /tmp/roomsync-nchan-XXXXXX)
 mkdir -p "$nginx_dir/logs"
-sed -e "s|@PORT@|$nchan_port|" -e "s|@DIR@|$nginx_dir|" bench/nchan.conf >"$nginx_dir/nginx.conf"
-nginx -p "$nginx_dir" -e "$nginx_dir/logs/error.log" -c "$nginx_dir/nginx.conf"
-wait_http "http://127.0.0.1:$nchan_port/healthz"
-nginx_master=$(cat "$nginx_dir/nginx.pid")
-nginx_pids="$nginx_master,$(pgrep -d, -P "$nginx_master")"
-$bench fanout "${fan[@]}" --subscribers "$fan_subs" --server_pid "$nginx_pids" --target nchan \
-  --publish_body raw --subscribe_url "http://127.0.0.1:$nchan_port/sub?id={room}" \
-  --publish_url "http://127.0.0.1:$nchan_port/pub?id={room}" --out "$out/fanout_nchan.json"
-if [[ $mem_subs -gt 0 ]]; then
-  $bench fanout --duration_s 2 --warmup_s 1 --rate 1 --rooms 1 --subscribers "$mem_subs" \
-    --connect_concurrency 512 --server_pid "$nginx_pids" --target nchan --publish_body raw \
+nginx_() { nginx -p "$nginx_dir" -e "$nginx_dir/logs/error.log" -c "$nginx_dir/nginx.conf" "$@"; }
+for n in $fan_runs; do
+  nchan_port=$(free_port)
+  sed -e "s|@PORT@|$nchan_port|" -e "s|@DIR@|$nginx_dir|" bench/nchan.conf >"$nginx_dir/nginx.conf"
+  nginx_
+  wait_http "http://127.0.0.1:$nchan_port/healthz"
+  nginx_master=$(cat "$nginx_dir/nginx.pid")
+  nginx_pids="$nginx_master,$(pgrep -d, -P "$nginx_master")"
+  # shellcheck disable=SC2046
+  $bench fanout $(fan_flags "$n") --rooms 1 --subscribers "$n" --server_pid "$nginx_pids" \
+    --target nchan --publish_body raw \
     --subscribe_url "http://127.0.0.1:$nchan_port/sub?id={room}" \
-    --publish_url "http://127.0.0.1:$nchan_port/pub?id={room}" \
-    --out "$out/fanout_nchan_memory.json"
-fi
-nginx -p "$nginx_dir" -e "$nginx_dir/logs/error.log" -c "$nginx_dir/nginx.conf" -s stop || true
+    --publish_url "http://127.0.0.1:$nchan_port/pub?id={room}" --out "$out/fanout_nchan_$n.json"
+  nginx_ -s stop || true
+  while kill -0 "$nginx_master" 2>/dev/null; do sleep 0.1; done
+done
 rm -rf "$nginx_dir"
 
 # --- report -----------------------------------------------------------------
@@ -199,6 +232,9 @@ log "report"
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
   echo "mode: $mode, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } >"$out/machine.txt"
-python3 bench/report.py "$out"
+# Debian's python3 has python3-matplotlib; another python3 first on PATH may not.
+py=python3
+python3 -c "import matplotlib" 2>/dev/null || py=/usr/bin/python3
+"$py" bench/report.py "$out"
 log "done: $out/summary.md"
 cat "$out/summary.md"
