@@ -130,6 +130,20 @@ void RoomFanout::Publish(std::shared_ptr<const v1::ChangeBatch> batch, Followups
         it = subscribers_.erase(it);
         continue;
       }
+    } else if (subscriber.phase == Phase::kLive && subscriber.sent_through > 0) {
+      // Just caught up: skip what the catch-up already sent (a frame of its
+      // own, rarely needed: only batches overlapping the switch).
+      if (batch->checkpoint().seq() <= subscriber.sent_through) {
+        ++it;
+        continue;
+      }
+      std::vector<const v1::Document*> documents =
+          SelectDocuments(*batch, subscriber.collection, subscriber.sent_through);
+      subscriber.sent_through = 0;  // later batches are all newer
+      if (!documents.empty()) {
+        session->Send(std::make_shared<const std::string>(
+            EncodeChangeFrame(documents, batch->checkpoint(), subscriber.collection.empty())));
+      }
     } else if (subscriber.phase == Phase::kLive) {
       auto [frame, inserted] = frames.try_emplace(subscriber.collection);
       if (inserted) {
@@ -170,6 +184,10 @@ void RoomFanout::FinishCatchUp(uint64_t session_id, int64_t sent_seq) {
   subscriber.buffered.shrink_to_fit();
   subscriber.buffered_bytes = 0;
   subscriber.phase = Phase::kLive;
+  // Batches still on their way from upstream may hold documents the pull
+  // already sent (it read the store, which can be ahead of the stream):
+  // Publish drops those.
+  subscriber.sent_through = sent_seq;
 }
 
 void RoomFanout::RunFollowups(Followups& followups) {

@@ -57,6 +57,9 @@ class RoomFanout : public grpc::ClientReadReactor<v1::SubscribeEvent>,
     Phase phase = Phase::kWaitingForLive;
     // Live batches that arrived while catching up.
     std::vector<std::shared_ptr<const v1::ChangeBatch>> buffered;
+    // The catch-up's pulls read the store, which can be ahead of the
+    // upstream stream: live documents up to this seq were already sent.
+    int64_t sent_through = 0;
     size_t buffered_bytes = 0;
   };
   // What to do with sessions once the lock is released.

@@ -75,6 +75,9 @@ void SseSession::Send(std::shared_ptr<const std::string> frame) {
 
 void SseSession::SendCatchUpPage(std::shared_ptr<const std::string> frame) {
   net::post(stream_.get_executor(), [self = shared_from_this(), frame = std::move(frame)] {
+    if (self->closed_ || self->ending_) return;
+    self->catch_up_page_ = frame.get();
+    self->catch_up_bytes_ = frame->size();
     self->Enqueue(std::move(frame), /*bounded=*/false);
   });
 }
@@ -104,7 +107,7 @@ void SseSession::OnKeepAliveTick(std::shared_ptr<const std::string> frame, absl:
 void SseSession::WhenWritable(std::function<void()> resume) {
   net::post(stream_.get_executor(), [self = shared_from_this(), resume = std::move(resume)] {
     if (self->closed_ || self->ending_) return;
-    if (self->queued_bytes_ == 0) return resume();
+    if (self->catch_up_bytes_ == 0) return resume();
     self->on_writable_ = std::move(resume);
   });
 }
@@ -112,9 +115,12 @@ void SseSession::WhenWritable(std::function<void()> resume) {
 void SseSession::Enqueue(std::shared_ptr<const std::string> frame, bool bounded) {
   if (closed_ || ending_) return;
   // An empty queue takes any one frame (a frame is bounded by the page or
-  // batch it encodes); behind a backlog, the byte bound applies.
-  if (bounded && queued_bytes_ > 0 &&
-      queued_bytes_ + frame->size() > context_.config.max_sse_queue_bytes) {
+  // batch it encodes); behind a backlog, the byte bound applies to live
+  // frames. A catch-up page in the queue does not count: the catch-up's
+  // own flow control keeps it to one page.
+  const size_t live_backlog = queued_bytes_ - catch_up_bytes_;
+  if (bounded && live_backlog > 0 &&
+      live_backlog + frame->size() > context_.config.max_sse_queue_bytes) {
     return ResyncOnStrand("the client reads too slowly");
   }
   queued_bytes_ += frame->size();
@@ -131,6 +137,8 @@ void SseSession::ResyncOnStrand(std::string_view reason) {
   // checkpoint anyway, and a slow client must not keep its backlog.
   for (const auto& frame : queued_) queued_bytes_ -= frame->size();
   queued_.clear();
+  catch_up_page_ = nullptr;
+  catch_up_bytes_ = 0;
   std::shared_ptr<const std::string> last =
       head_sent_ ? std::make_shared<const std::string>(kResyncFrame)
                  : std::make_shared<const std::string>(
@@ -158,12 +166,16 @@ void SseSession::OnWrite(beast::error_code error) {
   for (const auto& frame : writing_) {
     queued_bytes_ -= frame->size();
     context_.metrics.SseFrameSent(frame->size());
+    if (frame.get() == catch_up_page_) {
+      catch_up_page_ = nullptr;
+      catch_up_bytes_ = 0;
+    }
   }
   writing_.clear();
   // A burst may have grown the vectors; an idle session keeps little.
   if (writing_.capacity() > 16) writing_.shrink_to_fit();
   if (write_buffers_.capacity() > 16) write_buffers_ = {};
-  if (on_writable_ && !ending_ && queued_bytes_ == 0) {
+  if (on_writable_ && !ending_ && catch_up_bytes_ == 0) {
     std::function<void()> resume = std::move(on_writable_);
     on_writable_ = nullptr;
     resume();

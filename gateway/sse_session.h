@@ -63,8 +63,8 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   // socket has not taken a byte for sse_write_stall_timeout.
   void OnKeepAliveTick(std::shared_ptr<const std::string> frame, absl::Time now);
 
-  // Runs `resume` on the strand once the queue is empty (a catch-up pulls
-  // its next page only then); dropped if the session ends.
+  // Runs `resume` on the strand once the last catch-up page is written (a
+  // catch-up pulls its next page only then); dropped if the session ends.
   void WhenWritable(std::function<void()> resume);
 
   uint64_t id() const { return id_; }
@@ -89,6 +89,9 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   std::vector<std::shared_ptr<const std::string>> writing_;
   std::vector<boost::asio::const_buffer> write_buffers_;
   size_t queued_bytes_ = 0;  // queued_ + writing_
+  // The catch-up page among them, if any (at most one: see WhenWritable).
+  const std::string* catch_up_page_ = nullptr;
+  size_t catch_up_bytes_ = 0;
   bool head_sent_ = false;
   bool ending_ = false;  // RESYNC queued or closing: no more frames
   bool closed_ = false;

@@ -82,7 +82,9 @@ class GatewaySseTest : public ::testing::Test {
   void SetUp() override {
     node_ = StartTestNode([](NodeConfig& config) {
       config.gateway.keepalive_interval = absl::Milliseconds(200);
-      config.gateway.max_sse_queue_bytes = 64 * 1024;
+      // Room for a fast reader on a busy CI machine to lag a few frames;
+      // the slow one (4 KiB window) still overflows it many times over.
+      config.gateway.max_sse_queue_bytes = 512 * 1024;
     });
     port_ = node_->http_port();
   }
@@ -182,7 +184,7 @@ TEST_F(GatewaySseTest, SlowConsumerGetsResyncWhileOthersContinue) {
   auto slow = OpenStream(port_, "/v1/rooms/slow/replicate/pull/stream", {}, 4096);
   auto fast = OpenStream(port_, "/v1/rooms/slow/replicate/pull/stream");
   const std::string padding(2000, 'p');
-  constexpr int kPushes = 80;
+  constexpr int kPushes = 200;
   std::vector<std::string> expected;
   std::thread writer([&] {
     for (int push = 0; push < kPushes; ++push) {
