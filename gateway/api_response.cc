@@ -23,6 +23,8 @@ ApiResponse ErrorResponse(int status, std::string_view code, std::string_view me
   AppendJsonEscaped(response.body, message);
   response.body += "\"}}";
   if (status == 429 || status == 503) response.retry_after_seconds = kRetryAfterSeconds;
+  // Every 401 says how to authenticate, whichever layer refused.
+  if (status == 401) response.www_authenticate = R"(Bearer realm="roomsync")";
   return response;
 }
 

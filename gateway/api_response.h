@@ -18,6 +18,8 @@ struct ApiResponse {
   int retry_after_seconds = 0;
   // For 405: the methods the route accepts ("Allow" header).
   std::string_view allow;
+  // For 401: the "WWW-Authenticate" challenge (RFC 6750 §3).
+  std::string_view www_authenticate;
 };
 
 // {"error":{"code":"…","message":"…"}} with `status`.

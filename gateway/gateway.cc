@@ -1,5 +1,7 @@
 #include "gateway/gateway.h"
 
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <grpcpp/channel.h>
@@ -7,7 +9,10 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "auth/jwt_verifier.h"
 #include "base/log.h"
 #include "gateway/gateway_context.h"
 #include "gateway/listener.h"
@@ -25,10 +30,31 @@ GatewayContext::GatewayContext(const GatewayConfig& config_in,
       channel(std::move(channel_in)),
       stub(v1::RoomSync::NewStub(channel)),
       io(io_in),
+      rate_limiter(config_in.rate_limits, metrics),
       fanouts(std::make_unique<RoomFanouts>(*this)),
       keepalive(std::make_unique<SseKeepAlive>(io_in, config_in.keepalive_interval)) {}
 
 GatewayContext::~GatewayContext() = default;
+
+void GatewayContext::ForwardToken(grpc::ClientContext& client_context, const std::string& token) {
+  if (!token.empty()) client_context.AddMetadata("authorization", "Bearer " + token);
+}
+
+absl::StatusOr<std::string> GatewayContext::ReadUpstreamToken() const {
+  if (config.upstream_token_file.empty()) return std::string();
+  std::ifstream in(config.upstream_token_file, std::ios::binary);
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot read --upstream_token_file ", config.upstream_token_file));
+  }
+  token = std::string(absl::StripAsciiWhitespace(token));
+  if (token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--upstream_token_file ", config.upstream_token_file, " is empty"));
+  }
+  return token;
+}
 
 std::chrono::system_clock::time_point GatewayContext::UnaryDeadline() const {
   return std::chrono::system_clock::now() +
@@ -50,6 +76,7 @@ class Gateway::Impl {
   }
 
   absl::Status Start() {
+    if (absl::Status auth = StartAuth(); !auth.ok()) return auth;
     absl::StatusOr<net::ip::tcp::endpoint> endpoint =
         ParseListenAddress(context_->config.http_address);
     if (!endpoint.ok()) return endpoint.status();
@@ -65,6 +92,26 @@ class Gateway::Impl {
   }
 
   int http_port() const { return listener_->port(); }
+
+  absl::Status StartAuth() {
+    const GatewayConfig& config = context_->config;
+    if (!config.jwt.has_value()) {
+      Log(LogLevel::kWarning, "auth_disabled",
+          {{"detail", "auth is off: anyone who can reach the HTTP port can read and write "
+                      "every room (development only)"}});
+    } else {
+      absl::StatusOr<std::unique_ptr<JwtVerifier>> verifier = JwtVerifier::Create(*config.jwt);
+      if (!verifier.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("auth: ", verifier.status().message(),
+                         " (--auth jwt needs --jwt_hs256_secret_file and/or --jwks_file)"));
+      }
+      context_->verifier = *std::move(verifier);
+    }
+    // Fail at start, not at the first stream, when the file is unusable.
+    absl::StatusOr<std::string> upstream_token = context_->ReadUpstreamToken();
+    return upstream_token.status();
+  }
 
   void Drain(absl::Duration grace) {
     if (drained_.exchange(true)) return;

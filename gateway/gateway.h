@@ -10,11 +10,13 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "auth/jwt_verifier.h"
 #include "protocol/document_envelope.h"
 
 namespace grpc {
@@ -23,7 +25,44 @@ class Channel;
 
 namespace roomsync {
 
+// Rate limits and quotas (see rate_limiter.h); every limit is off at 0.
+struct RateLimitConfig {
+  // Token-bucket rates.
+  double requests_per_second_per_ip = 0;
+  double requests_per_second_per_subject = 0;
+  double push_documents_per_second_per_ip = 0;
+  double push_documents_per_second_per_subject = 0;
+  // A bucket holds this many seconds of its rate: short bursts (a client
+  // flushing its offline queue) pass, a sustained flood does not.
+  double burst_seconds = 2;
+  // Open SSE streams.
+  int max_streams_per_ip = 0;
+  int max_streams_per_subject = 0;
+  // Keys remembered per bucket map (bounded memory; see TokenBuckets).
+  size_t max_tracked_keys = 100000;
+};
+
+// HTTPS on the gateway's own port (often an ingress terminates TLS
+// instead). Both empty: plain HTTP.
+struct GatewayTlsConfig {
+  std::string cert_file;  // PEM chain, leaf first
+  std::string key_file;   // PEM private key
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct GatewayConfig {
+  // Bearer-token authentication of every room endpoint. nullopt = auth
+  // off: anyone who reaches the port reads and writes every room
+  // (development only; Start logs a warning). The binaries default to jwt.
+  std::optional<JwtConfig> jwt;
+  // A JWT the gateway sends on its own upstream calls (the shared per-room
+  // Subscribe), re-read whenever one opens. Empty: none, and the room
+  // service must trust the gateway by its mTLS client certificate or run
+  // without auth. Client requests always carry the client's own token.
+  std::string upstream_token_file;
+  RateLimitConfig rate_limits;
+  GatewayTlsConfig tls;
+
   // host:port to listen on; port 0 picks a free one (see http_port()).
   std::string http_address = "127.0.0.1:8080";
   // Origins allowed by CORS; empty = any origin (development only).

@@ -11,13 +11,16 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "absl/status/statusor.h"
 #include "gateway/cors.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_metrics.h"
+#include "gateway/rate_limiter.h"
 #include "roomsync/v1/roomsync.grpc.pb.h"
 
 namespace roomsync {
 
+class JwtVerifier;
 class RoomFanouts;
 class SseKeepAlive;
 
@@ -25,6 +28,15 @@ struct GatewayContext {
   GatewayContext(const GatewayConfig& config, std::shared_ptr<grpc::Channel> channel,
                  boost::asio::io_context& io);
   ~GatewayContext();
+
+  // Adds the caller's token as call credentials ("authorization: Bearer")
+  // to an upstream call, so that the room service checks the same grant.
+  static void ForwardToken(grpc::ClientContext& client_context, const std::string& token);
+
+  // The gateway's own token for upstream calls that no client makes (the
+  // shared Subscribe), from config.upstream_token_file; "" when none is
+  // configured. Read on each use, so that the file can be rotated.
+  absl::StatusOr<std::string> ReadUpstreamToken() const;
 
   // Deadline for a unary call started now.
   std::chrono::system_clock::time_point UnaryDeadline() const;
@@ -35,6 +47,9 @@ struct GatewayContext {
   const std::unique_ptr<v1::RoomSync::Stub> stub;
   boost::asio::io_context& io;
   GatewayMetrics metrics;
+  // Null when auth is off.
+  std::unique_ptr<JwtVerifier> verifier;
+  RateLimiter rate_limiter;
   std::unique_ptr<RoomFanouts> fanouts;
   std::unique_ptr<SseKeepAlive> keepalive;
 

@@ -43,6 +43,14 @@ GatewayMetrics::GatewayMetrics() : registry_(std::make_shared<prometheus::Regist
                                  .Help("Rooms with an open upstream Subscribe")
                                  .Register(*registry_)
                                  .Add({});
+  rate_limited_ = &prometheus::BuildCounter()
+                       .Name("roomsync_gateway_rate_limited_total")
+                       .Help("Requests refused with 429 by a rate limit or quota, by reason")
+                       .Register(*registry_);
+  auth_refused_ = &prometheus::BuildCounter()
+                       .Name("roomsync_gateway_auth_refused_total")
+                       .Help("Requests refused by authentication (401) or authorization (403)")
+                       .Register(*registry_);
 }
 
 GatewayMetrics::~GatewayMetrics() = default;
@@ -65,6 +73,12 @@ void GatewayMetrics::SseFrameSent(size_t bytes) {
 void GatewayMetrics::SseResync() { sse_resyncs_->Increment(); }
 void GatewayMetrics::UpstreamSubscriptionOpened() { upstream_subscriptions_->Increment(); }
 void GatewayMetrics::UpstreamSubscriptionClosed() { upstream_subscriptions_->Decrement(); }
+void GatewayMetrics::RateLimited(std::string_view reason) {
+  rate_limited_->Add({{"reason", std::string(reason)}}).Increment();
+}
+void GatewayMetrics::AuthRefused(int status) {
+  auth_refused_->Add({{"status", std::to_string(status)}}).Increment();
+}
 
 std::string GatewayMetrics::Serialize() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());

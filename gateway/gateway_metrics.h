@@ -31,6 +31,10 @@ class GatewayMetrics {
   void SseResync();
   void UpstreamSubscriptionOpened();
   void UpstreamSubscriptionClosed();
+  // A 429 from a rate limit or quota; `reason` names it (a bounded set).
+  void RateLimited(std::string_view reason);
+  // A request refused by authentication (401) or authorization (403).
+  void AuthRefused(int status);
 
   // Prometheus text exposition format.
   std::string Serialize() const;
@@ -44,6 +48,8 @@ class GatewayMetrics {
   prometheus::Counter* sse_bytes_;
   prometheus::Counter* sse_resyncs_;
   prometheus::Gauge* upstream_subscriptions_;
+  prometheus::Family<prometheus::Counter>* rate_limited_;
+  prometheus::Family<prometheus::Counter>* auth_refused_;
 };
 
 }  // namespace roomsync

@@ -34,7 +34,11 @@ std::string_view ToStd(beast::string_view s) { return {s.data(), s.size()}; }
 }  // namespace
 
 HttpSession::HttpSession(GatewayContext& context, net::ip::tcp::socket socket)
-    : context_(context), stream_(std::move(socket)) {}
+    : context_(context), stream_(std::move(socket)) {
+  beast::error_code error;
+  net::ip::tcp::endpoint peer = stream_.socket().remote_endpoint(error);
+  client_ip_ = error ? "unknown" : ClientIpKey(peer.address());
+}
 
 HttpSession::~HttpSession() {
   if (in_flight_counted_) context_.requests_in_flight.fetch_sub(1);
@@ -147,6 +151,11 @@ void HttpSession::Dispatch() {
     if (!valid.ok()) return Reply(ErrorFromStatus(valid));
   }
   auto reply = [self = shared_from_this()](ApiResponse response) { self->Reply(std::move(response)); };
+  std::optional<Caller> caller;
+  if (!route_.room.empty()) {
+    caller = Admit(*query);
+    if (!caller.has_value()) return;  // refused; the reply is on its way
+  }
   switch (route_.kind) {
     case RouteKind::kHealthz: {
       ApiResponse ok;
@@ -162,19 +171,44 @@ void HttpSession::Dispatch() {
       return Reply(std::move(metrics));
     }
     case RouteKind::kPull:
-      return HandlePull(context_, route_.room, *query, std::move(reply));
+      return HandlePull(context_, *caller, route_.room, *query, std::move(reply));
     case RouteKind::kPush:
-      return HandlePush(context_, route_.room, *query, request.body(), std::move(reply));
+      return HandlePush(context_, *caller, route_.room, *query, request.body(), std::move(reply));
     case RouteKind::kHistory:
-      return HandleHistory(context_, route_.room, *query, std::move(reply));
+      return HandleHistory(context_, *caller, route_.room, *query, std::move(reply));
     case RouteKind::kStream:
-      return StartStream(route_, *query);
+      return StartStream(route_, *query, *std::move(caller));
     case RouteKind::kNotFound:
       break;
   }
 }
 
-void HttpSession::StartStream(const Route& route, const QueryParams& query) {
+std::optional<Caller> HttpSession::Admit(const QueryParams& query) {
+  absl::Time now = absl::Now();
+  if (auto refused = context_.rate_limiter.AdmitRequestFromIp(client_ip_, now)) {
+    Reply(*std::move(refused));
+    return std::nullopt;
+  }
+  const Request& request = parser_->get();
+  absl::Duration leeway = context_.config.jwt ? context_.config.jwt->leeway : absl::ZeroDuration();
+  absl::StatusOr<Caller> caller = AuthenticateRequest(
+      context_.verifier.get(), leeway, ToStd(request[http::field::authorization]), query,
+      request.method() == http::verb::get, route_.room, route_.kind == RouteKind::kPush);
+  if (!caller.ok()) {
+    ApiResponse refusal = ErrorFromStatus(caller.status());
+    context_.metrics.AuthRefused(refusal.status);
+    Reply(std::move(refusal));
+    return std::nullopt;
+  }
+  if (auto refused = context_.rate_limiter.AdmitRequestFromSubject(caller->subject, now)) {
+    Reply(*std::move(refused));
+    return std::nullopt;
+  }
+  caller->client_ip = client_ip_;
+  return *std::move(caller);
+}
+
+void HttpSession::StartStream(const Route& route, const QueryParams& query, Caller caller) {
   SseSession::Params params;
   params.room = route.room;
   params.origin = origin_;
@@ -194,6 +228,12 @@ void HttpSession::StartStream(const Route& route, const QueryParams& query) {
   if (context_.draining.load()) {
     return Reply(ErrorResponse(503, "unavailable", "the gateway is draining"));
   }
+  if (auto refused =
+          context_.rate_limiter.AcquireStream(caller.subject, caller.client_ip, &params.slot)) {
+    return Reply(*std::move(refused));
+  }
+  params.token = std::move(caller.token);
+  params.deadline = caller.stream_deadline;
   FinishRequest(200);
   stream_.expires_never();
   auto session = std::make_shared<SseSession>(context_, std::move(stream_), std::move(params));
@@ -221,6 +261,10 @@ void HttpSession::WriteResponse(ApiResponse api, bool close_after) {
     response->set(http::field::retry_after, std::to_string(api.retry_after_seconds));
   }
   if (!api.allow.empty()) response->set(http::field::allow, {api.allow.data(), api.allow.size()});
+  if (!api.www_authenticate.empty()) {
+    response->set(http::field::www_authenticate,
+                  {api.www_authenticate.data(), api.www_authenticate.size()});
+  }
   bool preflight = api.status == 204 && route_.kind != RouteKind::kNotFound;
   for (const auto& [name, value] : preflight ? context_.cors.PreflightHeaders(origin_)
                                              : context_.cors.ResponseHeaders(origin_)) {

@@ -19,6 +19,7 @@
 
 #include "absl/time/time.h"
 #include "gateway/api_response.h"
+#include "gateway/request_auth.h"
 #include "gateway/routes.h"
 
 namespace roomsync {
@@ -43,7 +44,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Refuses a request the parser rejected; closes afterwards.
   void RefuseUnreadable(boost::beast::error_code error);
   void Dispatch();
-  void StartStream(const Route& route, const QueryParams& query);
+  // Rate limits by IP, then the token, then limits by subject: the caller
+  // of a room endpoint, or nullopt after replying with the refusal.
+  std::optional<Caller> Admit(const QueryParams& query);
+  void StartStream(const Route& route, const QueryParams& query, Caller caller);
   // Any thread: answer the current request.
   void Reply(ApiResponse response);
   void WriteResponse(ApiResponse response, bool close_after);
@@ -57,6 +61,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   bool first_request_ = true;
   bool in_flight_counted_ = false;
+  // The per-IP limit key of the peer (ClientIpKey).
+  std::string client_ip_;
 
   // The request being handled.
   absl::Time started_;

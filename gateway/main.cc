@@ -4,8 +4,7 @@
 #include <string>
 #include <vector>
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
+#include <grpcpp/channel.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
@@ -14,10 +13,23 @@
 #include "base/termination.h"
 #include "base/string_view.h"
 #include "gateway/gateway.h"
+#include "gateway/gateway_flags.h"
+#include "gateway/room_service_channel.h"
 
 ABSL_FLAG(std::string, http, "127.0.0.1:8080", "HTTP listen address host:port");
-ABSL_FLAG(std::string, room_service, "127.0.0.1:7070",
-          "the room service's gRPC address host:port (plaintext for now)");
+ABSL_FLAG(std::string, room_service, "127.0.0.1:7070", "the room service's gRPC address host:port");
+ABSL_FLAG(std::string, room_service_tls_ca, "",
+          "PEM CA that signs the room service's certificate (TLS to the room service)");
+ABSL_FLAG(std::string, room_service_tls_cert, "",
+          "PEM client certificate for mTLS to the room service");
+ABSL_FLAG(std::string, room_service_tls_key, "", "PEM key of --room_service_tls_cert");
+ABSL_FLAG(std::string, room_service_tls_server_name, "",
+          "name to check in the room service's certificate (default: the host of --room_service)");
+ABSL_FLAG(bool, grpc_plaintext, false,
+          "talk to the room service without TLS (local use only: tokens cross in clear text)");
+ABSL_FLAG(std::string, upstream_token_file, "",
+          "a JWT (rooms [\"*\"], scope read) the gateway sends on its shared per-room Subscribe "
+          "when the room service does not trust its client certificate");
 ABSL_FLAG(std::string, allowed_origins, "",
           "comma-separated CORS origins; empty allows any origin (development)");
 ABSL_FLAG(int, threads, 2, "I/O threads");
@@ -36,7 +48,13 @@ int main(int argc, char** argv) {
   roomsync::SetMinLogLevel(level);
   roomsync::BlockTerminationSignals();
 
-  roomsync::GatewayConfig config;
+  absl::StatusOr<roomsync::GatewayConfig> from_flags = roomsync::GatewayConfigFromFlags();
+  if (!from_flags.ok()) {
+    std::fprintf(stderr, "roomsync-gateway: %s\n", std::string(from_flags.status().message()).c_str());
+    return 2;
+  }
+  roomsync::GatewayConfig config = *std::move(from_flags);
+  config.upstream_token_file = absl::GetFlag(FLAGS_upstream_token_file);
   config.http_address = absl::GetFlag(FLAGS_http);
   for (absl::string_view origin :
        absl::StrSplit(absl::GetFlag(FLAGS_allowed_origins), ',', absl::SkipEmpty())) {
@@ -44,14 +62,29 @@ int main(int argc, char** argv) {
   }
   config.threads = absl::GetFlag(FLAGS_threads);
   config.keepalive_interval = absl::Seconds(absl::GetFlag(FLAGS_keepalive_seconds));
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_room_service),
-                                     grpc::InsecureChannelCredentials());
-  auto gateway = roomsync::Gateway::Start(config, channel);
+  roomsync::RoomServiceChannelConfig upstream;
+  upstream.address = absl::GetFlag(FLAGS_room_service);
+  upstream.ca_file = absl::GetFlag(FLAGS_room_service_tls_ca);
+  upstream.cert_file = absl::GetFlag(FLAGS_room_service_tls_cert);
+  upstream.key_file = absl::GetFlag(FLAGS_room_service_tls_key);
+  upstream.server_name = absl::GetFlag(FLAGS_room_service_tls_server_name);
+  upstream.plaintext = absl::GetFlag(FLAGS_grpc_plaintext);
+  auto channel = roomsync::OpenRoomServiceChannel(upstream);
+  if (!channel.ok()) {
+    std::fprintf(stderr, "roomsync-gateway: %s\n", std::string(channel.status().message()).c_str());
+    return 2;
+  }
+  if (upstream.plaintext) {
+    roomsync::Log(roomsync::LogLevel::kWarning, "grpc_plaintext",
+                  {{"detail", "--grpc_plaintext: tokens cross to the room service in clear text"}});
+  }
+  auto gateway = roomsync::Gateway::Start(config, *channel);
   if (!gateway.ok()) {
     std::fprintf(stderr, "roomsync-gateway: %s\n", std::string(gateway.status().message()).c_str());
     return 1;
   }
-  std::printf("roomsync-gateway listening on http://%s (port %d)\n", config.http_address.c_str(),
+  std::printf("roomsync-gateway listening on %s://%s (port %d)\n",
+              config.tls.enabled() ? "https" : "http", config.http_address.c_str(),
               (*gateway)->http_port());
   std::fflush(stdout);
   int signal = roomsync::WaitForTerminationSignal();

@@ -3,6 +3,7 @@
 #include <memory>
 #include <optional>
 
+#include "absl/time/clock.h"
 #include "gateway/gateway_context.h"
 #include "gateway/grpc_errors.h"
 #include "gateway/json_codec.h"
@@ -31,9 +32,10 @@ absl::StatusOr<std::optional<v1::Checkpoint>> CheckpointParam(const QueryParams&
 // Starts `method` on `call` and answers with `encode(response)` or the
 // mapped error.
 template <typename Call, typename Start, typename Encode>
-void CallRoomService(GatewayContext& context, std::shared_ptr<Call> call, Start start,
-                     Encode encode, ApiReply reply) {
+void CallRoomService(GatewayContext& context, const Caller& caller, std::shared_ptr<Call> call,
+                     Start start, Encode encode, ApiReply reply) {
   call->client_context.set_deadline(context.UnaryDeadline());
+  GatewayContext::ForwardToken(call->client_context, caller.token);
   context.grpc_calls_in_flight.fetch_add(1);
   start(context.stub->async(), &call->client_context, &call->request, &call->response,
       [&context, call, encode = std::move(encode), reply = std::move(reply)](grpc::Status status) {
@@ -58,7 +60,7 @@ absl::StatusOr<std::string> OptionalCollectionParam(const QueryParams& query) {
   return *collection;
 }
 
-void HandlePull(GatewayContext& context, const std::string& room, const QueryParams& query,
+void HandlePull(GatewayContext& context, const Caller& caller, const std::string& room, const QueryParams& query,
                 ApiReply reply) {
   using Call = UnaryCall<v1::PullRequest, v1::PullResponse>;
   auto call = std::make_shared<Call>();
@@ -75,7 +77,7 @@ void HandlePull(GatewayContext& context, const std::string& room, const QueryPar
   call->request.set_batch_size(*batch_size);
   bool with_collection = collection->empty();
   CallRoomService(
-      context, call,
+      context, caller, call,
       [](auto* api, auto... args) { api->Pull(args...); },
       [with_collection](const v1::PullResponse& response) {
         return EncodePullBody(response, with_collection);
@@ -83,7 +85,7 @@ void HandlePull(GatewayContext& context, const std::string& room, const QueryPar
       std::move(reply));
 }
 
-void HandlePush(GatewayContext& context, const std::string& room, const QueryParams& query,
+void HandlePush(GatewayContext& context, const Caller& caller, const std::string& room, const QueryParams& query,
                 std::string_view body, ApiReply reply) {
   using Call = UnaryCall<v1::PushRequest, v1::PushResponse>;
   const std::string* collection = query.Find("collection");
@@ -96,14 +98,20 @@ void HandlePush(GatewayContext& context, const std::string& room, const QueryPar
   auto call = std::make_shared<Call>();
   valid = ParsePushBody(body, context.config.limits, &call->request);
   if (!valid.ok()) return reply(ErrorFromStatus(valid));
+  // Counted in documents, after parsing: a push of 1000 costs 1000.
+  if (auto refused = context.rate_limiter.AdmitPushDocuments(
+          caller.subject, caller.client_ip, static_cast<size_t>(call->request.items_size()),
+          absl::Now())) {
+    return reply(*std::move(refused));
+  }
   call->request.set_room(room);
   call->request.set_collection(*collection);
-  CallRoomService(context, call, [](auto* api, auto... args) { api->Push(args...); },
+  CallRoomService(context, caller, call, [](auto* api, auto... args) { api->Push(args...); },
                   [](const v1::PushResponse& response) { return EncodePushBody(response); },
                   std::move(reply));
 }
 
-void HandleHistory(GatewayContext& context, const std::string& room, const QueryParams& query,
+void HandleHistory(GatewayContext& context, const Caller& caller, const std::string& room, const QueryParams& query,
                    ApiReply reply) {
   using Call = UnaryCall<v1::HistoryRequest, v1::HistoryResponse>;
   auto call = std::make_shared<Call>();
@@ -120,7 +128,7 @@ void HandleHistory(GatewayContext& context, const std::string& room, const Query
   call->request.set_limit(*limit);
   bool with_collection = collection->empty();
   CallRoomService(
-      context, call,
+      context, caller, call,
       [](auto* api, auto... args) { api->History(args...); },
       [with_collection](const v1::HistoryResponse& response) {
         return EncodeHistoryBody(response, with_collection);

@@ -18,6 +18,15 @@ RoomFanout::~RoomFanout() = default;
 void RoomFanout::StartUpstream() {
   self_ = shared_from_this();
   request_.set_room(room_);
+  // One stream for many clients: it carries the gateway's own token, if it
+  // has one (else the room service trusts the gateway's certificate).
+  absl::StatusOr<std::string> token = context_.ReadUpstreamToken();
+  if (token.ok()) {
+    GatewayContext::ForwardToken(client_context_, *token);
+  } else {
+    Log(LogLevel::kWarning, "upstream_token_unreadable",
+        {{"detail", std::string(token.status().message())}});
+  }
   context_.grpc_calls_in_flight.fetch_add(1);
   context_.metrics.UpstreamSubscriptionOpened();
   context_.stub->async()->Subscribe(&client_context_, &request_, this);

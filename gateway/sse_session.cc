@@ -11,6 +11,7 @@
 #include "base/string_view.h"
 #include "gateway/api_response.h"
 #include "gateway/gateway_context.h"
+#include "gateway/rate_limiter.h"
 #include "gateway/room_fanout.h"
 #include "gateway/sse_frames.h"
 #include "gateway/sse_keepalive.h"
@@ -94,7 +95,14 @@ void SseSession::Close() {
 
 void SseSession::OnKeepAliveTick(std::shared_ptr<const std::string> frame, absl::Time now) {
   net::post(stream_.get_executor(), [self = shared_from_this(), frame = std::move(frame), now] {
-    if (self->closed_ || self->ending_ || !self->head_sent_) return;
+    if (self->closed_ || self->ending_) return;
+    // The token that opened the stream has expired: close (no RESYNC). The
+    // client's EventSource reconnects, and must show a fresh token.
+    if (now >= self->params_.deadline) {
+      Log(LogLevel::kInfo, "sse_token_expired", {{"room", self->params_.room}});
+      return self->Shutdown();
+    }
+    if (!self->head_sent_) return;
     if (!self->writing_.empty() &&
         now - self->write_started_ > self->context_.config.sse_write_stall_timeout) {
       Log(LogLevel::kInfo, "sse_write_stalled", {{"room", self->params_.room}});

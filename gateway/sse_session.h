@@ -24,6 +24,7 @@
 namespace roomsync {
 
 struct GatewayContext;
+class StreamSlot;
 
 class SseSession : public std::enable_shared_from_this<SseSession> {
  public:
@@ -32,6 +33,15 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     std::string collection;  // empty = every collection
     std::optional<v1::Checkpoint> checkpoint;  // catch up from here first
     std::string origin;  // for CORS headers
+    // The client's token, forwarded on the catch-up pulls; empty when auth
+    // is off.
+    std::string token;
+    // The keep-alive tick at or after this closes the stream (the token
+    // expired).
+    absl::Time deadline = absl::InfiniteFuture();
+    // The stream's place under the per-subject/per-IP caps; freed with
+    // the session.
+    std::unique_ptr<StreamSlot> slot;
   };
 
   SseSession(GatewayContext& context, boost::beast::tcp_stream stream, Params params);

@@ -30,6 +30,7 @@ class StreamCatchUp : public std::enable_shared_from_this<StreamCatchUp> {
     };
     auto call = std::make_shared<Call>();
     call->client_context.set_deadline(context_.UnaryDeadline());
+    GatewayContext::ForwardToken(call->client_context, session_->params().token);
     call->request.set_room(session_->params().room);
     call->request.set_collection(session_->params().collection);
     *call->request.mutable_checkpoint() = cursor_;

@@ -10,11 +10,11 @@
 #include "base/env_flags.h"
 #include "base/log.h"
 #include "base/termination.h"
+#include "gateway/gateway_flags.h"
 #include "services/node/node.h"
 #include "services/room/room_flags.h"
 
 ABSL_FLAG(std::string, http, "127.0.0.1:8080", "HTTP listen address host:port");
-ABSL_FLAG(std::string, auth, "jwt", "off (development only) or jwt");
 ABSL_FLAG(std::string, allowed_origins, "",
           "comma-separated CORS origins; empty allows any origin (development)");
 ABSL_FLAG(int, http_threads, 2, "gateway I/O threads");
@@ -40,20 +40,15 @@ int main(int argc, char** argv) {
   }
   roomsync::SetMinLogLevel(level);
 
-  const std::string auth = absl::GetFlag(FLAGS_auth);
-  if (auth == "jwt") {
-    return ExitWith(absl::UnimplementedError(
-                        "--auth jwt is not implemented yet; run with --auth off for development"),
-                    2);
-  }
-  if (auth != "off") return ExitWith(absl::InvalidArgumentError("--auth must be off or jwt"), 2);
-  roomsync::Log(roomsync::LogLevel::kWarning, "auth_disabled",
-                {{"detail", "--auth off: anyone who can reach the port can read and write"}});
-
+  // Both read --auth and --jwt_* (gateway/auth_flags): the gateway and the
+  // room service's optional --grpc port check the same tokens.
   absl::StatusOr<roomsync::RoomServerConfig> room = roomsync::RoomServerConfigFromFlags();
   if (!room.ok()) return ExitWith(room.status(), 2);
+  absl::StatusOr<roomsync::GatewayConfig> gateway = roomsync::GatewayConfigFromFlags();
+  if (!gateway.ok()) return ExitWith(gateway.status(), 2);
   roomsync::NodeConfig config;
   config.room = *std::move(room);
+  config.gateway = *std::move(gateway);
   // One process needs no gRPC port (the gateway uses an in-process
   // channel); --grpc opens one for internal clients.
   config.gateway.http_address = absl::GetFlag(FLAGS_http);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "gateway/auth_flags.h"
 
 ABSL_FLAG(std::string, store, "sqlite:./data/roomsync.db",
           "Store URL: sqlite:PATH (embedded) or postgresql://user@host:port/db");
@@ -31,6 +32,12 @@ ABSL_FLAG(int64_t, recent_changes_per_room, 1024,
           "Recent changes kept in memory per room for catch-ups and hot pulls");
 ABSL_FLAG(int64_t, max_subscribe_catch_up, 10000,
           "Largest Subscribe catch-up in documents; beyond it the stream answers Resync");
+ABSL_FLAG(std::string, grpc_tls_cert, "", "PEM certificate chain of the gRPC listener (TLS)");
+ABSL_FLAG(std::string, grpc_tls_key, "", "PEM private key of the gRPC listener");
+ABSL_FLAG(std::string, grpc_tls_ca, "",
+          "PEM CA of the clients' certificates: set, every gRPC client needs one (mTLS)");
+ABSL_FLAG(bool, grpc_plaintext, false,
+          "allow a gRPC listener without TLS (local use only: tokens cross in clear text)");
 ABSL_FLAG(int64_t, max_subscriber_queue, 1024,
           "Events queued for one slow Subscribe stream before it gets Resync");
 
@@ -95,6 +102,18 @@ absl::StatusOr<RoomServerConfig> RoomServerConfigFromFlags() {
        absl::StrSplit(absl::GetFlag(FLAGS_allowed_collections), ',', absl::SkipWhitespace())) {
     s.allowed_collections[std::string(name)] = true;
   }
+  absl::StatusOr<std::optional<JwtConfig>> jwt = JwtConfigFromFlags();
+  if (!jwt.ok()) return jwt.status();
+  config.jwt = *std::move(jwt);
+  config.tls.cert_file = absl::GetFlag(FLAGS_grpc_tls_cert);
+  config.tls.key_file = absl::GetFlag(FLAGS_grpc_tls_key);
+  config.tls.ca_file = absl::GetFlag(FLAGS_grpc_tls_ca);
+  if (config.tls.cert_file.empty() != config.tls.key_file.empty() ||
+      (!config.tls.ca_file.empty() && config.tls.cert_file.empty())) {
+    return absl::InvalidArgumentError(
+        "--grpc_tls_cert and --grpc_tls_key go together (and --grpc_tls_ca needs both)");
+  }
+  config.allow_plaintext = absl::GetFlag(FLAGS_grpc_plaintext);
   s.store_threads = absl::GetFlag(FLAGS_store_threads);
   if (s.store_threads < 1) return absl::InvalidArgumentError("--store_threads must be at least 1");
   return config;

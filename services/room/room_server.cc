@@ -1,5 +1,7 @@
 #include "services/room/room_server.h"
 
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <boost/asio/thread_pool.hpp>
@@ -12,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "base/log.h"
+#include "services/room/room_auth.h"
 #include "services/room/room_metrics.h"
 #include "services/room/room_registry.h"
 #include "services/room/room_sync_service.h"
@@ -19,6 +22,35 @@
 
 namespace roomsync {
 namespace {
+
+struct GrpcServerPems {
+  std::string cert, key, ca;
+};
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.is_open() || pem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", flag, " ", path));
+  }
+  return pem;
+}
+
+absl::StatusOr<GrpcServerPems> ReadServerPems(const GrpcServerTls& tls) {
+  GrpcServerPems pems;
+  absl::StatusOr<std::string> cert = ReadPem(tls.cert_file, "--grpc_tls_cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(tls.key_file, "--grpc_tls_key");
+  if (!key.ok()) return key.status();
+  pems.cert = *std::move(cert);
+  pems.key = *std::move(key);
+  if (!tls.ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem(tls.ca_file, "--grpc_tls_ca");
+    if (!ca.ok()) return ca.status();
+    pems.ca = *std::move(ca);
+  }
+  return pems;
+}
 
 class RoomServerImpl final : public RoomServer {
  public:
@@ -39,15 +71,19 @@ class RoomServerImpl final : public RoomServer {
     store_ = std::move(*store);
     rooms_ = std::make_unique<RoomRegistry>(
         RoomContext{store_.get(), &config_.service, &metrics_, &executor_});
-    service_ = std::make_unique<RoomSyncService>(config_.service, *rooms_, metrics_);
+    absl::StatusOr<std::unique_ptr<RoomCallAuthorizer>> authorizer =
+        RoomCallAuthorizer::Create(config_.jwt);
+    if (!authorizer.ok()) return authorizer.status();
+    authorizer_ = *std::move(authorizer);
+    service_ = std::make_unique<RoomSyncService>(config_.service, *rooms_, metrics_, *authorizer_);
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ListenerCredentials();
+    if (!credentials.ok()) return credentials.status();
 
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     if (!config_.grpc_address.empty()) {
-      // Plaintext for now; TLS/mTLS credentials come with the security work.
-      builder.AddListeningPort(config_.grpc_address, grpc::InsecureServerCredentials(),
-                               &grpc_port_);
+      builder.AddListeningPort(config_.grpc_address, *credentials, &grpc_port_);
     }
     builder.RegisterService(service_.get());
     builder.SetMaxReceiveMessageSize(
@@ -80,7 +116,9 @@ class RoomServerImpl final : public RoomServer {
   std::shared_ptr<grpc::Channel> InProcessChannel() override {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
-    return server_->InProcessChannel(args);
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> markers;
+    markers.push_back(authorizer_->InProcessMarker());
+    return server_->experimental().InProcessChannelWithInterceptors(args, std::move(markers));
   }
 
   void Drain(absl::Duration grace) override {
@@ -98,6 +136,34 @@ class RoomServerImpl final : public RoomServer {
   }
 
  private:
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials() const {
+    if (config_.grpc_address.empty()) return grpc::InsecureServerCredentials();  // unused
+    if (!config_.jwt.has_value()) {
+      Log(LogLevel::kWarning, "auth_disabled",
+          {{"detail", "auth is off: anyone who can reach the gRPC port can read and write "
+                      "every room (development only)"}});
+    }
+    if (!config_.tls.enabled()) {
+      if (!config_.allow_plaintext) {
+        return absl::InvalidArgumentError(
+            "the gRPC listener needs TLS (--grpc_tls_cert, --grpc_tls_key and, for mTLS, "
+            "--grpc_tls_ca), or --grpc_plaintext for local use");
+      }
+      Log(LogLevel::kWarning, "grpc_plaintext",
+          {{"detail", "the gRPC listener is plaintext: tokens and metadata cross the network "
+                      "unencrypted"}});
+      return grpc::InsecureServerCredentials();
+    }
+    absl::StatusOr<GrpcServerPems> pems = ReadServerPems(config_.tls);
+    if (!pems.ok()) return pems.status();
+    grpc::SslServerCredentialsOptions options(
+        pems->ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                         : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    options.pem_root_certs = pems->ca;
+    options.pem_key_cert_pairs.push_back({pems->key, pems->cert});
+    return grpc::SslServerCredentials(options);
+  }
+
   void EvictIdleRooms() {
     const absl::Duration idle = config_.service.room_idle_eviction;
     const absl::Duration period = std::min(idle, absl::Seconds(10));
@@ -112,6 +178,7 @@ class RoomServerImpl final : public RoomServer {
   boost::asio::thread_pool executor_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RoomRegistry> rooms_;
+  std::unique_ptr<RoomCallAuthorizer> authorizer_;
   std::unique_ptr<RoomSyncService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<prometheus::Exposer> exposer_;

@@ -7,10 +7,12 @@
 #define ROOMSYNC_SERVICES_ROOM_ROOM_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "auth/jwt_verifier.h"
 #include "services/room/room_config.h"
 
 namespace grpc {
@@ -18,6 +20,17 @@ class Channel;
 }  // namespace grpc
 
 namespace roomsync {
+
+// TLS of the gRPC listener, from PEM files.
+struct GrpcServerTls {
+  std::string cert_file;  // empty: no TLS
+  std::string key_file;
+  // CA that signs the clients' certificates. Set: every client must present
+  // a certificate it verifies (mTLS). Empty: server-side TLS only, and
+  // callers authenticate by token alone.
+  std::string ca_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
 
 struct RoomServerConfig {
   // Store URL (see storage/store.h OpenStore): sqlite:PATH or postgresql://...
@@ -28,6 +41,14 @@ struct RoomServerConfig {
   // Prometheus metrics listen address; empty = no metrics endpoint.
   std::string metrics_address;
   RoomServiceConfig service;
+  // Authentication of RoomSync calls (services/room/room_auth.h): nullopt
+  // = every call is allowed. The binaries default to jwt (--auth).
+  std::optional<JwtConfig> jwt;
+  GrpcServerTls tls;
+  // A network listener without TLS is refused unless this is set. True here
+  // for in-process users and tests; the binaries set it only from an
+  // explicit --grpc_plaintext.
+  bool allow_plaintext = true;
 };
 
 class RoomServer {

@@ -4,6 +4,7 @@
 #include "protocol/error_codes.h"
 #include "services/room/committed_batch.h"
 #include "services/room/request_validation.h"
+#include "services/room/room_auth.h"
 #include "services/room/room.h"
 #include "services/room/room_metrics.h"
 #include "services/room/room_registry.h"
@@ -53,6 +54,10 @@ bool RoomSyncService::AwaitPushes(absl::Duration timeout) {
 grpc::ServerUnaryReactor* RoomSyncService::Push(grpc::CallbackServerContext* context,
                                                 const v1::PushRequest* request,
                                                 v1::PushResponse* response) {
+  if (absl::Status allowed = authorizer_.Authorize(*context, request->room(), RoomCall::kPush);
+      !allowed.ok()) {
+    return FinishNow(context, allowed);
+  }
   {
     absl::MutexLock lock(&mu_);
     if (!accepting_) return FinishNow(context, Draining());
@@ -88,6 +93,10 @@ grpc::ServerUnaryReactor* RoomSyncService::Pull(grpc::CallbackServerContext* con
                                                 const v1::PullRequest* request,
                                                 v1::PullResponse* response) {
   if (!accepting_) return FinishNow(context, Draining());
+  if (absl::Status allowed = authorizer_.Authorize(*context, request->room(), RoomCall::kPull);
+      !allowed.ok()) {
+    return FinishNow(context, allowed);
+  }
   if (absl::Status s = ValidateReadTarget(request->room(), request->collection(), config_); !s.ok()) {
     return FinishNow(context, s);
   }
@@ -115,6 +124,10 @@ grpc::ServerUnaryReactor* RoomSyncService::History(grpc::CallbackServerContext* 
                                                    const v1::HistoryRequest* request,
                                                    v1::HistoryResponse* response) {
   if (!accepting_) return FinishNow(context, Draining());
+  if (absl::Status allowed = authorizer_.Authorize(*context, request->room(), RoomCall::kHistory);
+      !allowed.ok()) {
+    return FinishNow(context, allowed);
+  }
   if (absl::Status s = ValidateReadTarget(request->room(), request->collection(), config_); !s.ok()) {
     return FinishNow(context, s);
   }
@@ -142,8 +155,9 @@ grpc::ServerUnaryReactor* RoomSyncService::History(grpc::CallbackServerContext* 
 
 grpc::ServerWriteReactor<v1::SubscribeEvent>* RoomSyncService::Subscribe(
     grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
-  absl::Status status = accepting_ ? ValidateReadTarget(request->room(), request->collection(), config_)
+  absl::Status status = accepting_ ? authorizer_.Authorize(*context, request->room(), RoomCall::kSubscribe)
                                    : Draining();
+  if (status.ok()) status = ValidateReadTarget(request->room(), request->collection(), config_);
   absl::StatusOr<std::optional<ClientCheckpoint>> from =
       ReadCheckpoint(request->has_checkpoint(), request->checkpoint(), "checkpoint");
   if (status.ok() && !from.ok()) status = from.status();

@@ -13,13 +13,17 @@
 
 namespace roomsync {
 
+class RoomCallAuthorizer;
 class RoomRegistry;
 class RoomMetrics;
 
 class RoomSyncService final : public v1::RoomSync::CallbackService {
  public:
-  RoomSyncService(const RoomServiceConfig& config, RoomRegistry& rooms, RoomMetrics& metrics)
-      : config_(config), rooms_(rooms), metrics_(metrics) {}
+  // `authorizer` decides every call first (room_auth.h); it must outlive
+  // the service.
+  RoomSyncService(const RoomServiceConfig& config, RoomRegistry& rooms, RoomMetrics& metrics,
+                  const RoomCallAuthorizer& authorizer)
+      : config_(config), rooms_(rooms), metrics_(metrics), authorizer_(authorizer) {}
 
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
                                  const v1::PushRequest* request,
@@ -44,6 +48,7 @@ class RoomSyncService final : public v1::RoomSync::CallbackService {
   const RoomServiceConfig config_;
   RoomRegistry& rooms_;
   RoomMetrics& metrics_;
+  const RoomCallAuthorizer& authorizer_;
   std::atomic<bool> accepting_{true};
   absl::Mutex mu_;
   int pushes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;

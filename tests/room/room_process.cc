@@ -20,7 +20,9 @@ namespace roomsync::testing {
 RoomProcess::RoomProcess(const std::string& binary, const std::vector<std::string>& args,
                          const std::string& log_path)
     : log_path_(log_path) {
-  std::vector<std::string> argv = {binary, "--grpc=127.0.0.1:0", "--metrics=127.0.0.1:0"};
+  // Development mode: the fault tests are about durability, not auth/TLS.
+  std::vector<std::string> argv = {binary, "--grpc=127.0.0.1:0", "--metrics=127.0.0.1:0",
+                                   "--auth=off", "--grpc_plaintext"};
   argv.insert(argv.end(), args.begin(), args.end());
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");

@@ -1,0 +1,73 @@
+#include "gateway/gateway_flags.h"
+
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "gateway/auth_flags.h"
+
+ABSL_FLAG(double, rate_limit_requests_per_ip, 0,
+          "requests per second per client IP (IPv6: per /64) on room endpoints; 0 = unlimited");
+ABSL_FLAG(double, rate_limit_requests_per_subject, 0,
+          "requests per second per token subject on room endpoints; 0 = unlimited");
+ABSL_FLAG(double, rate_limit_push_documents_per_ip, 0,
+          "pushed documents per second per client IP; 0 = unlimited");
+ABSL_FLAG(double, rate_limit_push_documents_per_subject, 0,
+          "pushed documents per second per token subject; 0 = unlimited");
+ABSL_FLAG(double, rate_limit_burst_seconds, 2,
+          "a rate limit lets this many seconds' worth through at once");
+ABSL_FLAG(int, max_streams_per_ip, 0, "open SSE streams per client IP; 0 = unlimited");
+ABSL_FLAG(int, max_streams_per_subject, 0, "open SSE streams per token subject; 0 = unlimited");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain for HTTPS on the HTTP port (reloaded when the file changes)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for --tls_cert_file");
+
+namespace roomsync {
+
+absl::StatusOr<GatewayConfig> GatewayConfigFromFlags() {
+  GatewayConfig config;
+  absl::StatusOr<std::optional<JwtConfig>> jwt = JwtConfigFromFlags();
+  if (!jwt.ok()) return jwt.status();
+  config.jwt = *std::move(jwt);
+
+  RateLimitConfig& limits = config.rate_limits;
+  struct RateFlag {
+    const char* name;
+    double value;
+    double* target;
+  } rates[] = {
+      {"rate_limit_requests_per_ip", absl::GetFlag(FLAGS_rate_limit_requests_per_ip),
+       &limits.requests_per_second_per_ip},
+      {"rate_limit_requests_per_subject", absl::GetFlag(FLAGS_rate_limit_requests_per_subject),
+       &limits.requests_per_second_per_subject},
+      {"rate_limit_push_documents_per_ip", absl::GetFlag(FLAGS_rate_limit_push_documents_per_ip),
+       &limits.push_documents_per_second_per_ip},
+      {"rate_limit_push_documents_per_subject",
+       absl::GetFlag(FLAGS_rate_limit_push_documents_per_subject),
+       &limits.push_documents_per_second_per_subject},
+  };
+  for (const RateFlag& flag : rates) {
+    if (!(flag.value >= 0)) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag.name, " must not be negative"));
+    }
+    *flag.target = flag.value;
+  }
+  limits.burst_seconds = absl::GetFlag(FLAGS_rate_limit_burst_seconds);
+  if (!(limits.burst_seconds > 0)) {
+    return absl::InvalidArgumentError("--rate_limit_burst_seconds must be positive");
+  }
+  limits.max_streams_per_ip = absl::GetFlag(FLAGS_max_streams_per_ip);
+  limits.max_streams_per_subject = absl::GetFlag(FLAGS_max_streams_per_subject);
+  if (limits.max_streams_per_ip < 0 || limits.max_streams_per_subject < 0) {
+    return absl::InvalidArgumentError("--max_streams_per_* must not be negative");
+  }
+
+  config.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  config.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert_file and --tls_key_file go together");
+  }
+  return config;
+}
+
+}  // namespace roomsync

@@ -1,0 +1,61 @@
+#include "gateway/room_service_channel.h"
+
+#include <fstream>
+#include <iterator>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace roomsync {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.is_open() || pem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", flag, " ", path));
+  }
+  return pem;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenRoomServiceChannel(
+    const RoomServiceChannelConfig& config) {
+  grpc::ChannelArguments args;
+  // Pushes are up to 8 MiB; answers (pull pages) may be larger than the
+  // 4 MiB default.
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  if (config.plaintext) {
+    return grpc::CreateCustomChannel(config.address, grpc::InsecureChannelCredentials(), args);
+  }
+  if (config.ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "the room service channel needs --room_service_tls_ca (and --room_service_tls_cert/"
+        "--room_service_tls_key for mTLS), or --grpc_plaintext for local use");
+  }
+  if (config.cert_file.empty() != config.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--room_service_tls_cert and --room_service_tls_key go together");
+  }
+  grpc::SslCredentialsOptions options;
+  absl::StatusOr<std::string> ca = ReadPem(config.ca_file, "--room_service_tls_ca");
+  if (!ca.ok()) return ca.status();
+  options.pem_root_certs = *std::move(ca);
+  if (!config.cert_file.empty()) {
+    absl::StatusOr<std::string> cert = ReadPem(config.cert_file, "--room_service_tls_cert");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPem(config.key_file, "--room_service_tls_key");
+    if (!key.ok()) return key.status();
+    options.pem_cert_chain = *std::move(cert);
+    options.pem_private_key = *std::move(key);
+  }
+  if (!config.server_name.empty()) args.SetSslTargetNameOverride(config.server_name);
+  return grpc::CreateCustomChannel(config.address, grpc::SslCredentials(options), args);
+}
+
+}  // namespace roomsync
