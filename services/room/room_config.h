@@ -50,7 +50,7 @@ struct RoomServiceConfig {
   size_t max_subscriber_queue = 1024;
 
   // Threads that run blocking store calls (commits and reads).
-  int store_threads = 8;
+  int store_threads = 32;
 };
 
 }  // namespace roomsync

@@ -27,7 +27,9 @@ ABSL_FLAG(std::string, collection_policies, "",
           "Per-collection policies, e.g. pins=server-wins,threads=lww");
 ABSL_FLAG(std::string, allowed_collections, "",
           "Comma-separated allow-list of collections; empty = any valid name");
-ABSL_FLAG(int, store_threads, 8, "Threads running blocking store calls");
+ABSL_FLAG(int, store_threads, 32,
+          "Threads running blocking store calls; also the PostgreSQL connection pool size "
+          "(commits of different rooms run concurrently and share fsyncs)");
 ABSL_FLAG(int64_t, recent_changes_per_room, 1024,
           "Recent changes kept in memory per room for catch-ups and hot pulls");
 ABSL_FLAG(int64_t, max_subscribe_catch_up, 10000,
