@@ -16,6 +16,8 @@ root=$PWD
 
 mode=full
 [[ "${1:-}" == "--smoke" ]] && mode=smoke
+# CI reuses the test build instead of building everything a second time.
+build_dir="${ROOMSYNC_BENCH_BUILD_DIR:-build-bench}"
 
 # Re-enter under a throwaway PostgreSQL: it is stopped when we exit.
 if [[ -z "${ROOMSYNC_BENCH_INNER:-}" ]]; then
@@ -29,8 +31,8 @@ if [[ -z "${ROOMSYNC_BENCH_INNER:-}" ]]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
   fi
-  cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build-bench -j2 --target roomsync roomsync-room roomsync-bench \
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$build_dir" -j2 --target roomsync roomsync-room roomsync-bench \
     roomsync-microbench
   export ROOMSYNC_BENCH_INNER=1
   unset ROOMSYNC_TEST_PGURL  # always our own server, same settings every run
@@ -40,7 +42,7 @@ fi
 out=bench/results/$(date +%Y%m%d-%H%M%S)-$mode
 mkdir -p "$out"
 ln -sfn "$(basename "$out")" bench/results/latest
-bench=build-bench/bench/roomsync-bench
+bench="$build_dir"/bench/roomsync-bench
 log() { echo "bench [$(date +%T)] $*" >&2; }
 
 # Sizes. Full: under 10 minutes on 2 cores; smoke: each scenario ~10 s.
@@ -86,13 +88,13 @@ store="postgresql://postgres@127.0.0.1:$pg_port/roomsync"
 
 # --- micro-benchmarks -------------------------------------------------------
 log "micro-benchmarks"
-build-bench/bench/roomsync-microbench --benchmark_min_time="$micro_time" \
+"$build_dir"/bench/roomsync-microbench --benchmark_min_time="$micro_time" \
   --benchmark_out="$out/micro.json" --benchmark_out_format=json >"$out/micro.txt" 2>&1
 
 # --- roomsync single node on PostgreSQL -------------------------------------
 start_node() {
   http_port=$(free_port)
-  build-bench/services/node/roomsync --http "127.0.0.1:$http_port" --store "$store" --auth off \
+  "$build_dir"/services/node/roomsync --http "127.0.0.1:$http_port" --store "$store" --auth off \
     --http_threads 2 --log_level warning >>"$out/roomsync.log" 2>&1 &
   node_pid=$!
   pids+=("$node_pid")
@@ -169,7 +171,7 @@ $bench pg-scan --pg_url "$store" --room bench-pull --batch_size 1000 --passes 2 
 
 log "grpc-push: the room service alone, without the gateway"
 grpc_port=$(free_port)
-build-bench/services/room/roomsync-room --store "$store" --grpc "127.0.0.1:$grpc_port" \
+"$build_dir"/services/room/roomsync-room --store "$store" --grpc "127.0.0.1:$grpc_port" \
   --log_level warning >"$out/roomsync-room.log" 2>&1 &
 room_pid=$!
 pids+=("$room_pid")
