@@ -172,7 +172,7 @@ $bench pg-scan --pg_url "$store" --room bench-pull --batch_size 1000 --passes 2 
 log "grpc-push: the room service alone, without the gateway"
 grpc_port=$(free_port)
 "$build_dir"/services/room/roomsync-room --store "$store" --grpc "127.0.0.1:$grpc_port" \
-  --log_level warning >"$out/roomsync-room.log" 2>&1 &
+  --auth off --grpc_plaintext --log_level warning >"$out/roomsync-room.log" 2>&1 &
 room_pid=$!
 pids+=("$room_pid")
 sleep 1

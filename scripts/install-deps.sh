@@ -9,6 +9,7 @@ packages=(
   libabsl-dev libpqxx-dev libpq-dev libsqlite3-dev libssl-dev
   libboost1.74-dev libboost-system1.74-dev libsimdjson-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev
   postgresql-15 postgresql-client-15
   curl
 )

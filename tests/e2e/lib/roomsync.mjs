@@ -153,7 +153,9 @@ export async function startRoomService({ dir, args = [] } = {}) {
   dir ??= tempDir();
   const storePath = join(dir, 'room.db');
   const { child, log, exited, started } = spawnUntil(
-    bin, ['--grpc', '127.0.0.1:0', '--store', `sqlite:${storePath}`, ...args],
+    // Development settings: plaintext loopback gRPC and no auth, explicitly.
+    bin, ['--grpc', '127.0.0.1:0', '--store', `sqlite:${storePath}`, '--auth', 'off',
+          '--grpc_plaintext', ...args],
     (_out, err) => {
       for (const line of err.split('\n')) {
         if (!line.includes('room_service_started')) continue;
@@ -175,7 +177,8 @@ export async function startRoomService({ dir, args = [] } = {}) {
 export async function startGateway({ roomServicePort, args = [] }) {
   const bin = binary('ROOMSYNC_GATEWAY_BIN');
   const { child, log, exited, started } = spawnUntil(
-    bin, ['--http', '127.0.0.1:0', '--room_service', `127.0.0.1:${roomServicePort}`, ...args],
+    bin, ['--http', '127.0.0.1:0', '--room_service', `127.0.0.1:${roomServicePort}`,
+          '--auth', 'off', '--grpc_plaintext', ...args],
     (out) => {
       const m = /roomsync-gateway listening on http:\/\/\S+ \(port (\d+)\)/.exec(out);
       return m ? Number(m[1]) : undefined;
