@@ -240,3 +240,26 @@ python3 -c "import matplotlib" 2>/dev/null || py=/usr/bin/python3
 "$py" bench/report.py "$out"
 log "done: $out/summary.md"
 cat "$out/summary.md"
+
+# A smoke run exists to catch a broken scenario: any error, failed connect,
+# lost delivery or empty result fails it (and CI with it).
+if [[ $mode == smoke ]]; then
+  "$py" - "$out" <<'PY'
+import glob, json, sys
+problems = []
+for path in sorted(glob.glob(sys.argv[1] + "/*.json")):
+    report = json.load(open(path))
+    for series in report.get("series", []):
+        name = f"{path.rsplit('/', 1)[-1]} {series.get('label') or series.get('clients') or ''}"
+        for key in ("error_count", "connect_errors", "missing_deliveries", "resyncs"):
+            if series.get(key):
+                problems.append(f"{name}: {key} = {series[key]}")
+        for key in ("pushes", "deliveries", "documents"):
+            if key in series and not series[key]:
+                problems.append(f"{name}: no {key}")
+if problems:
+    print("bench smoke FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
+    sys.exit(1)
+print("bench smoke: every scenario ran without errors")
+PY
+fi

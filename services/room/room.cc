@@ -210,11 +210,16 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
       for (size_t k : order) written.push_back(current[k]);
       break;
     }
+    Log(status.code() == absl::StatusCode::kAborted ? LogLevel::kWarning : LogLevel::kError,
+        "commit_failed",
+        {{"room", name_},
+         {"code", absl::StatusCodeToString(status.code())},
+         {"attempt", attempt},
+         {"documents", static_cast<int64_t>(rows.size())}});
     absl::ReleasableMutexLock lock(&mu_);
     ForgetHeadLocked(status.code() == absl::StatusCode::kAborted ? "room changed by another writer"
                                                                  : "commit outcome unknown");
     if (status.code() != absl::StatusCode::kAborted) break;
-    Log(LogLevel::kWarning, "commit_fence_lost", {{"room", name_}, {"attempt", attempt}});
   }
 
   if (status.ok() && !written.empty()) {

@@ -72,7 +72,7 @@ grpc::ServerUnaryReactor* RoomSyncService::Push(grpc::CallbackServerContext* con
   size_t documents = plan->items.size();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   rooms_.Get(request->room())
-      ->Push(std::move(*plan), [this, context, reactor, response,
+      ->Push(std::move(*plan), [this, context, reactor, request, response,
                                 documents](absl::StatusOr<PushOutcome> outcome) {
         metrics_.CountPush(documents, outcome.ok());
         if (outcome.ok()) {
@@ -81,7 +81,9 @@ grpc::ServerUnaryReactor* RoomSyncService::Push(grpc::CallbackServerContext* con
           SetCheckpoint(response->mutable_checkpoint(), outcome->head.last_seq, outcome->head.epoch);
         } else {
           Log(LogLevel::kWarning, "push_failed",
-              {{"code", absl::StatusCodeToString(outcome.status().code())}});
+              {{"room", request->room()},
+               {"code", absl::StatusCodeToString(outcome.status().code())},
+               {"documents", static_cast<int64_t>(documents)}});
         }
         reactor->Finish(ToGrpc(context, outcome.status()));
         PushAnswered();
