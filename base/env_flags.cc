@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "base/string_view.h"
 
 extern char** environ;
@@ -20,6 +21,11 @@ extern char** environ;
 namespace roomsync {
 
 void ParseFlagsWithEnv(int argc, char** argv, std::string_view usage) {
+  // Debian's Abseil is built without NDEBUG, so absl::Mutex deadlock
+  // detection is on: a global lock-order graph updated whenever a mutex is
+  // created, locked or destroyed (a few percent of a push's CPU, measured
+  // with perf). The binaries turn it off; tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // --help lists our own flags (absl's default shows only main's file).
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_help_flags = [](absl::string_view file) {
