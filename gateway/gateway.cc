@@ -19,6 +19,7 @@
 #include "gateway/room_fanout.h"
 #include "gateway/sse_keepalive.h"
 #include "gateway/sse_session.h"
+#include "gateway/tls_context.h"
 
 namespace roomsync {
 namespace net = boost::asio;
@@ -76,7 +77,7 @@ class Gateway::Impl {
   }
 
   absl::Status Start() {
-    if (absl::Status auth = StartAuth(); !auth.ok()) return auth;
+    if (absl::Status auth = LoadCredentials(); !auth.ok()) return auth;
     absl::StatusOr<net::ip::tcp::endpoint> endpoint =
         ParseListenAddress(context_->config.http_address);
     if (!endpoint.ok()) return endpoint.status();
@@ -93,7 +94,7 @@ class Gateway::Impl {
 
   int http_port() const { return listener_->port(); }
 
-  absl::Status StartAuth() {
+  absl::Status LoadCredentials() {
     const GatewayConfig& config = context_->config;
     if (!config.jwt.has_value()) {
       Log(LogLevel::kWarning, "auth_disabled",
@@ -107,6 +108,11 @@ class Gateway::Impl {
                          " (--auth jwt needs --jwt_hs256_secret_file and/or --jwks_file)"));
       }
       context_->verifier = *std::move(verifier);
+    }
+    if (config.tls.enabled()) {
+      absl::StatusOr<std::unique_ptr<TlsContextSource>> tls = TlsContextSource::Create(config.tls);
+      if (!tls.ok()) return tls.status();
+      context_->tls = *std::move(tls);
     }
     // Fail at start, not at the first stream, when the file is unusable.
     absl::StatusOr<std::string> upstream_token = context_->ReadUpstreamToken();

@@ -21,6 +21,7 @@
 namespace roomsync {
 
 class JwtVerifier;
+class TlsContextSource;
 class RoomFanouts;
 class SseKeepAlive;
 
@@ -50,6 +51,8 @@ struct GatewayContext {
   // Null when auth is off.
   std::unique_ptr<JwtVerifier> verifier;
   RateLimiter rate_limiter;
+  // Null: plain HTTP.
+  std::unique_ptr<TlsContextSource> tls;
   std::unique_ptr<RoomFanouts> fanouts;
   std::unique_ptr<SseKeepAlive> keepalive;
 

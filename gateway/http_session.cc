@@ -18,6 +18,7 @@
 #include "gateway/readiness_probe.h"
 #include "gateway/replication_handlers.h"
 #include "gateway/sse_session.h"
+#include "gateway/tls_context.h"
 #include "protocol/names.h"
 
 namespace roomsync {
@@ -31,10 +32,15 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 std::string_view ToStd(beast::string_view s) { return {s.data(), s.size()}; }
 
+HttpStream MakeStream(GatewayContext& context, net::ip::tcp::socket socket) {
+  if (context.tls == nullptr) return HttpStream(beast::tcp_stream(std::move(socket)));
+  return HttpStream(beast::tcp_stream(std::move(socket)), context.tls->Current());
+}
+
 }  // namespace
 
 HttpSession::HttpSession(GatewayContext& context, net::ip::tcp::socket socket)
-    : context_(context), stream_(std::move(socket)) {
+    : context_(context), stream_(MakeStream(context, std::move(socket))) {
   beast::error_code error;
   net::ip::tcp::endpoint peer = stream_.socket().remote_endpoint(error);
   client_ip_ = error ? "unknown" : ClientIpKey(peer.address());
@@ -45,7 +51,23 @@ HttpSession::~HttpSession() {
 }
 
 void HttpSession::Run() {
-  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHead(); });
+  // The TLS handshake counts against the first head's header_timeout.
+  stream_.tcp().expires_after(absl::ToChronoNanoseconds(context_.config.header_timeout));
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    self->stream_.async_handshake(
+        [self](beast::error_code error) { self->OnHandshake(error); });
+  });
+}
+
+void HttpSession::OnHandshake(beast::error_code error) {
+  if (error) {
+    // A plain-HTTP client on the HTTPS port, a scanner, a timeout: nothing
+    // to answer in a protocol the peer speaks.
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+    return;
+  }
+  ReadHead();
 }
 
 void HttpSession::ReadHead() {
@@ -54,7 +76,7 @@ void HttpSession::ReadHead() {
   parser_->body_limit(context_.config.limits.max_push_bytes);
   // The first head must arrive within header_timeout of the connection
   // (slowloris); later ones within idle_timeout of the previous response.
-  stream_.expires_after(absl::ToChronoNanoseconds(
+  stream_.tcp().expires_after(absl::ToChronoNanoseconds(
       first_request_ ? context_.config.header_timeout : context_.config.idle_timeout));
   http::async_read_header(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code error, size_t) {
@@ -85,7 +107,7 @@ void HttpSession::OnHead(beast::error_code error) {
 
 void HttpSession::ReadBody() {
   // A body may be large (8 MiB) on a slow link: it gets the idle timeout.
-  stream_.expires_after(absl::ToChronoNanoseconds(context_.config.idle_timeout));
+  stream_.tcp().expires_after(absl::ToChronoNanoseconds(context_.config.idle_timeout));
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code error, size_t) {
                      self->OnBody(error);
@@ -94,7 +116,7 @@ void HttpSession::ReadBody() {
 
 void HttpSession::OnBody(beast::error_code error) {
   if (error) return RefuseUnreadable(error);
-  stream_.expires_never();
+  stream_.tcp().expires_never();
   Dispatch();
 }
 
@@ -235,7 +257,7 @@ void HttpSession::StartStream(const Route& route, const QueryParams& query, Call
   params.token = std::move(caller.token);
   params.deadline = caller.stream_deadline;
   FinishRequest(200);
-  stream_.expires_never();
+  stream_.tcp().expires_never();
   auto session = std::make_shared<SseSession>(context_, std::move(stream_), std::move(params));
   session->Start();
   // This HttpSession (and its read buffer) ends here; bytes a client
@@ -312,7 +334,7 @@ void HttpSession::CloseAfterDraining() {
   beast::error_code ignored;
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
   buffer_.clear();
-  stream_.expires_after(std::chrono::seconds(1));
+  stream_.tcp().expires_after(std::chrono::seconds(1));
   auto discard = std::make_shared<std::array<char, 512>>();
   struct Drainer {
     std::shared_ptr<HttpSession> self;

@@ -12,13 +12,13 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 #include "absl/time/time.h"
 #include "gateway/api_response.h"
+#include "gateway/http_stream.h"
 #include "gateway/request_auth.h"
 #include "gateway/routes.h"
 
@@ -37,6 +37,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
  private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
+  void OnHandshake(boost::beast::error_code error);
   void ReadHead();
   void OnHead(boost::beast::error_code error);
   void ReadBody();
@@ -56,7 +57,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void CloseAfterDraining();
 
   GatewayContext& context_;
-  boost::beast::tcp_stream stream_;
+  HttpStream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   bool first_request_ = true;

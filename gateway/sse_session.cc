@@ -41,7 +41,7 @@ std::string RefusalResponse(const GatewayContext& context, std::string_view orig
 
 }  // namespace
 
-SseSession::SseSession(GatewayContext& context, beast::tcp_stream stream, Params params)
+SseSession::SseSession(GatewayContext& context, HttpStream stream, Params params)
     : context_(context),
       stream_(std::move(stream)),
       params_(std::move(params)),
@@ -52,7 +52,7 @@ SseSession::SseSession(GatewayContext& context, beast::tcp_stream stream, Params
 SseSession::~SseSession() { context_.metrics.SseSessionClosed(); }
 
 void SseSession::Start() {
-  stream_.expires_never();
+  stream_.tcp().expires_never();
   net::post(stream_.get_executor(), [self = shared_from_this()] { self->WatchForClose(); });
   context_.keepalive->Add(shared_from_this());
   context_.fanouts->Attach(shared_from_this());

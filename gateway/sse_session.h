@@ -16,9 +16,10 @@
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/error.hpp>
 
 #include "absl/time/time.h"
+#include "gateway/http_stream.h"
 #include "roomsync/v1/roomsync.pb.h"
 
 namespace roomsync {
@@ -44,7 +45,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     std::unique_ptr<StreamSlot> slot;
   };
 
-  SseSession(GatewayContext& context, boost::beast::tcp_stream stream, Params params);
+  SseSession(GatewayContext& context, HttpStream stream, Params params);
   ~SseSession();
 
   // Registers with the keep-alive ticker and the room's fan-out. Once.
@@ -89,7 +90,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   void Shutdown();
 
   GatewayContext& context_;
-  boost::beast::tcp_stream stream_;
+  HttpStream stream_;
   const Params params_;
   const uint64_t id_;
 

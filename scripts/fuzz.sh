@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-60}"
-targets=(fuzz_jwt_verify fuzz_document_envelope)
+targets=(fuzz_jwt_verify fuzz_document_envelope fuzz_push_body fuzz_checkpoint fuzz_http_request)
 build_dir=build-fuzz
 
 for tool in clang clang++; do
