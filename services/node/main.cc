@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
   std::string host = config.gateway.http_address.substr(
       0, config.gateway.http_address.rfind(':'));
   if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-  std::printf("roomsync is serving http://%s:%d/v1/rooms/{room}/ (store %s)\n", host.c_str(),
+  std::printf("roomsync is serving %s://%s:%d/v1/rooms/{room}/ (store %s)\n",
+              config.gateway.tls.enabled() ? "https" : "http", host.c_str(),
               (*node)->http_port(), config.room.store_url.c_str());
   std::fflush(stdout);
   int signal = roomsync::WaitForTerminationSignal();
