@@ -6,12 +6,17 @@
 #include <gtest/gtest.h>
 
 #include "tests/room/room_client.h"
+#include "tests/support/pg_harness.h"
 #include "tests/support/temp_dir.h"
 
 namespace roomsync::testing {
 namespace {
 
-class RoomValidation : public ::testing::Test {
+using StoreUrlFactory = std::string (*)();
+
+// Limits are enforced before the store is touched, but "nothing written"
+// is checked against each store.
+class RoomValidation : public ::testing::TestWithParam<StoreUrlFactory> {
  protected:
   void SetUp() override {
     RoomServiceConfig service;
@@ -21,7 +26,7 @@ class RoomValidation : public ::testing::Test {
     service.limits.max_json_depth = 8;
     service.allowed_collections["messages"] = true;
     service.allowed_collections["pins"] = true;
-    server_ = StartTestServer(TempSqliteUrl(), service);
+    server_ = StartTestServer(GetParam()(), service);
     client_ = RoomClient::Connect(server_->grpc_port());
     // One stored document, so "nothing written" is checked against state.
     ASSERT_TRUE(client_->Push("room", "messages", {DocJson("keep", NowMs(), "x")}).status.ok());
@@ -48,7 +53,7 @@ class RoomValidation : public ::testing::Test {
   std::unique_ptr<RoomClient> client_;
 };
 
-TEST_F(RoomValidation, RefusesMalformedDocuments) {
+TEST_P(RoomValidation, RefusesMalformedDocuments) {
   int64_t t = NowMs();
   ExpectRefused({"{\"timestamp\":1}"}, "items[1].newDocumentState: document has no \"id\"");
   ExpectRefused({"{\"id\":7,\"timestamp\":1}"}, "\"id\" must be a string");
@@ -68,7 +73,7 @@ TEST_F(RoomValidation, RefusesMalformedDocuments) {
                 "messages", "timestamp_in_future");
 }
 
-TEST_F(RoomValidation, RefusesOversizeDocumentsAndPushes) {
+TEST_P(RoomValidation, RefusesOversizeDocumentsAndPushes) {
   int64_t t = NowMs();
   ExpectRefused({DocJson("big", t, std::string(2000, 'c'))}, "larger than the limit of 1024");
   ExpectRefused({DocJson("1", t, "a"), DocJson("2", t, "a"), DocJson("3", t, "a"),
@@ -79,7 +84,7 @@ TEST_F(RoomValidation, RefusesOversizeDocumentsAndPushes) {
   ExpectRefused(heavy, "at most 4096 bytes");
 }
 
-TEST_F(RoomValidation, RefusesBadNames) {
+TEST_P(RoomValidation, RefusesBadNames) {
   int64_t t = NowMs();
   std::vector<std::string> ok = {DocJson("z", t, "a")};
   ExpectRefused(ok, "room name may only contain", "bad/room");
@@ -92,7 +97,7 @@ TEST_F(RoomValidation, RefusesBadNames) {
   ExpectRefused(ok, "is not allowed on this server", "room", "threads");
 }
 
-TEST_F(RoomValidation, RefusesBadAssumedMaster) {
+TEST_P(RoomValidation, RefusesBadAssumedMaster) {
   PushResult result = client_->PushRow("room", "pins", DocJson("p", NowMs(), "x"), "{\"timestamp\":true}");
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(result.status.error_message().find("assumedMasterState"), std::string::npos);
@@ -101,7 +106,7 @@ TEST_F(RoomValidation, RefusesBadAssumedMaster) {
   EXPECT_EQ(client_->PullAll("room", "pins", 10).size(), 0u);
 }
 
-TEST_F(RoomValidation, RefusesBadCheckpointsAndPageSizes) {
+TEST_P(RoomValidation, RefusesBadCheckpointsAndPageSizes) {
   v1::PullRequest pull;
   pull.set_room("room");
   pull.mutable_checkpoint()->set_seq(-1);
@@ -136,6 +141,9 @@ TEST_F(RoomValidation, RefusesBadCheckpointsAndPageSizes) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(status.error_message().find("epoch is too long"), std::string::npos);
 }
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, RoomValidation, ::testing::Values(&TempSqliteUrl));
+INSTANTIATE_TEST_SUITE_P(Postgres, RoomValidation, ::testing::Values(&CreateTestDatabase));
 
 }  // namespace
 }  // namespace roomsync::testing
