@@ -21,6 +21,8 @@ ABSL_FLAG(int, max_streams_per_subject, 0, "open SSE streams per token subject; 
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate chain for HTTPS on the HTTP port (reloaded when the file changes)");
 ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for --tls_cert_file");
+ABSL_FLAG(int, grpc_deadline_ms, 10000,
+          "deadline of each unary call to the room service, in ms (504 deadline_exceeded after it)");
 
 namespace roomsync {
 
@@ -67,6 +69,11 @@ absl::StatusOr<GatewayConfig> GatewayConfigFromFlags() {
   if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
     return absl::InvalidArgumentError("--tls_cert_file and --tls_key_file go together");
   }
+  const int grpc_deadline_ms = absl::GetFlag(FLAGS_grpc_deadline_ms);
+  if (grpc_deadline_ms <= 0) {
+    return absl::InvalidArgumentError("--grpc_deadline_ms must be positive");
+  }
+  config.grpc_deadline = absl::Milliseconds(grpc_deadline_ms);
   return config;
 }
 
