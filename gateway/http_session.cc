@@ -257,6 +257,7 @@ void HttpSession::StartStream(const Route& route, const QueryParams& query, Call
   params.token = std::move(caller.token);
   params.deadline = caller.stream_deadline;
   FinishRequest(200);
+  ReleaseInFlight();
   stream_.tcp().expires_never();
   auto session = std::make_shared<SseSession>(context_, std::move(stream_), std::move(params));
   session->Start();
@@ -296,10 +297,12 @@ void HttpSession::WriteResponse(ApiResponse api, bool close_after) {
   response->keep_alive(!close_after_);
   response->prepare_payload();
   response_ = response;
-  int status = api.status;
+  // Counted before the write: a client that reads this response and then
+  // asks /metrics on another connection must see this request there.
+  FinishRequest(api.status);
   http::async_write(stream_, *response,
-                    [self = shared_from_this(), status](beast::error_code error, size_t) {
-                      self->FinishRequest(status);
+                    [self = shared_from_this()](beast::error_code error, size_t) {
+                      self->ReleaseInFlight();
                       self->OnWritten(!self->close_after_, error);
                     });
 }
@@ -314,6 +317,9 @@ void HttpSession::FinishRequest(int status) {
        {"room", route_.room},
        {"status", status},
        {"latency_ms", seconds * 1000.0}});
+}
+
+void HttpSession::ReleaseInFlight() {
   if (in_flight_counted_) {
     in_flight_counted_ = false;
     context_.requests_in_flight.fetch_sub(1);

@@ -53,7 +53,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Reply(ApiResponse response);
   void WriteResponse(ApiResponse response, bool close_after);
   void OnWritten(bool keep_alive, boost::beast::error_code error);
+  // Records the request's metrics and access-log line.
   void FinishRequest(int status);
+  // The request no longer holds the drain back (its response is written).
+  void ReleaseInFlight();
   void CloseAfterDraining();
 
   GatewayContext& context_;
