@@ -46,8 +46,13 @@ int HttpStatusOf(absl::StatusCode code) {
 }
 
 ApiResponse ErrorFromStatus(const absl::Status& status) {
-  return ErrorResponse(HttpStatusOf(status.code()), ErrorCodeOf(status),
-                       ToStd(status.message()));
+  std::string error_code = ErrorCodeOf(status);
+  // Size limits are INVALID_ARGUMENT inside (gRPC has no "too large") but
+  // the protocol's 413 outside, whichever layer noticed them.
+  int http_status = error_code == "payload_too_large" ? 413 : HttpStatusOf(status.code());
+  std::string message(ToStd(status.message()));
+  if (message.empty()) message = error_code;
+  return ErrorResponse(http_status, error_code, message);
 }
 
 }  // namespace roomsync

@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/string_view.h"
+#include "protocol/error_codes.h"
 
 namespace roomsync {
 namespace {
@@ -26,9 +27,10 @@ absl::StatusOr<simdjson::dom::element> ParseWhole(std::string_view json,
                                                   const DocumentLimits& limits,
                                                   std::string_view what) {
   if (json.size() > limits.max_document_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        ToAbsl(what), " is ", json.size(), " bytes, larger than the limit of ",
-        limits.max_document_bytes));
+    return WithErrorCode(absl::InvalidArgumentError(absl::StrCat(
+                             ToAbsl(what), " is ", json.size(),
+                             " bytes, larger than the limit of ", limits.max_document_bytes)),
+                         "payload_too_large");
   }
   simdjson::dom::parser& parser = ThreadParser(limits.max_json_depth);
   // realloc_if_needed=true: the input is copied into simdjson's padded

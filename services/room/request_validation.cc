@@ -13,9 +13,17 @@ constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 constexpr size_t kMaxEpochBytes = 64;
 
+// Names the item, keeping the protocol code (e.g. payload_too_large).
 absl::Status ItemError(int index, std::string_view field, const absl::Status& status) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("items[", index, "].", ToAbsl(field), ": ", status.message()));
+  return WithErrorCode(
+      absl::InvalidArgumentError(
+          absl::StrCat("items[", index, "].", ToAbsl(field), ": ", status.message())),
+      ErrorCodeOf(status));
+}
+
+// Too large for this server: INVALID_ARGUMENT over gRPC, 413 over HTTP.
+absl::Status TooLarge(std::string message) {
+  return WithErrorCode(absl::InvalidArgumentError(message), "payload_too_large");
 }
 
 ConflictPolicy PolicyFor(const std::string& collection, const RoomServiceConfig& config) {
@@ -47,9 +55,8 @@ absl::StatusOr<PushPlan> PlanPush(const v1::PushRequest& request,
   }
   const DocumentLimits& limits = config.limits;
   if (static_cast<size_t>(request.items_size()) > limits.max_documents_per_push) {
-    return absl::InvalidArgumentError(absl::StrCat("a push may hold at most ",
-                                                   limits.max_documents_per_push,
-                                                   " documents, got ", request.items_size()));
+    return TooLarge(absl::StrCat("a push may hold at most ", limits.max_documents_per_push,
+                                 " documents, got ", request.items_size()));
   }
   PushPlan plan;
   plan.collection = request.collection();
@@ -63,8 +70,7 @@ absl::StatusOr<PushPlan> PlanPush(const v1::PushRequest& request,
     const v1::PushItem& item = request.items(i);
     plan.bytes += item.new_document_state().size() + item.assumed_master_state().size();
     if (plan.bytes > limits.max_push_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("a push may hold at most ",
-                                                     limits.max_push_bytes, " bytes"));
+      return TooLarge(absl::StrCat("a push may hold at most ", limits.max_push_bytes, " bytes"));
     }
     absl::StatusOr<DocumentEnvelope> envelope =
         ParseDocumentEnvelope(item.new_document_state(), limits);

@@ -496,6 +496,28 @@ describe('roomsync --rate_limit_requests_per_ip 2 --rate_limit_burst_seconds 1',
 // ======================================================== split topology: 503
 
 describe('roomsync-gateway in front of roomsync-room', () => {
+  test('413 payload_too_large when the room service has smaller limits than the gateway', async () => {
+    const room = await startRoomService({ args: ['--max_push_bytes', '4096', '--max_document_bytes', '2048'] });
+    let gateway;
+    try {
+      gateway = await startGateway({ roomServicePort: room.grpcPort });
+      await waitFor(async () => (await request(`${gateway.url}/readyz`)).status === 200, { what: 'gateway ready' });
+      const api = roomApi(gateway.url, uniqueRoom('small-limits'));
+      const bigDocument = JSON.stringify([doc('big', { ciphertext: 'A'.repeat(3000) })]);
+      assertError(await push(api.pushUrl('messages'), bigDocument), 413, 'payload_too_large', 'document over 2 KiB');
+      const many = JSON.stringify([1, 2, 3].map((i) => doc(`m${i}`, { ciphertext: 'A'.repeat(1500) })));
+      assertError(await push(api.pushUrl('messages'), many), 413, 'payload_too_large', 'push over 4 KiB');
+      const pull = await request(api.pullUrl({ collection: 'messages' }));
+      assert.deepEqual(pull.body.documents, []);
+      const ok = await push(api.pushUrl('messages'), [doc('fits')]);
+      assert.equal(ok.status, 200, ok.text);
+    } finally {
+      await gateway?.stop();
+      await room.kill();
+      rmSync(room.dir, { recursive: true, force: true });
+    }
+  });
+
   test('503 unavailable with Retry-After when the room service is gone', async () => {
     const room = await startRoomService();
     let gateway;

@@ -75,13 +75,15 @@ TEST_P(RoomValidation, RefusesMalformedDocuments) {
 
 TEST_P(RoomValidation, RefusesOversizeDocumentsAndPushes) {
   int64_t t = NowMs();
-  ExpectRefused({DocJson("big", t, std::string(2000, 'c'))}, "larger than the limit of 1024");
+  const std::string room = "room", collection = "messages", too_large = "payload_too_large";
+  ExpectRefused({DocJson("big", t, std::string(2000, 'c'))}, "larger than the limit of 1024", room,
+                collection, too_large);
   ExpectRefused({DocJson("1", t, "a"), DocJson("2", t, "a"), DocJson("3", t, "a"),
                  DocJson("4", t, "a"), DocJson("5", t, "a")},
-                "at most 5 documents");
+                "at most 5 documents", room, collection, too_large);
   std::vector<std::string> heavy;
   for (int i = 0; i < 4; ++i) heavy.push_back(DocJson("h" + std::to_string(i), t, std::string(960, 'c')));
-  ExpectRefused(heavy, "at most 4096 bytes");
+  ExpectRefused(heavy, "at most 4096 bytes", room, collection, too_large);
 }
 
 TEST_P(RoomValidation, RefusesBadNames) {
