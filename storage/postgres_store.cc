@@ -17,10 +17,6 @@ namespace {
 
 using storage_internal::PgArrayLiteral;
 
-// Bounded so that many room nodes cannot exhaust max_connections (100 by
-// default); one commit and a few reads in flight per node keep 2 cores busy.
-constexpr int kMaxConnections = 8;
-
 // pg_advisory_xact_lock key serializing migrations: "roomsync" in ASCII.
 constexpr int64_t kMigrationLockKey = 0x726f6f6d73796e63;
 
@@ -136,11 +132,18 @@ absl::Status Migrate(pqxx::connection& conn) {
 
 }  // namespace
 
-PostgresStore::PostgresStore(const std::string& url)
-    : pool_(url, kMaxConnections, &PrepareStatements) {}
+// The pool's size is the caller's (StoreOptions): a commit holds its
+// connection for the whole round trip including the server's fsync, so
+// the pool bounds how many commits can share one WAL flush.
+PostgresStore::PostgresStore(const std::string& url, int max_connections)
+    : pool_(url, max_connections, &PrepareStatements) {}
 
-absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& url) {
-  std::unique_ptr<PostgresStore> store(new PostgresStore(url));
+absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& url,
+                                                                   int max_connections) {
+  if (max_connections < 1) {
+    return absl::InvalidArgumentError("max_connections must be at least 1");
+  }
+  std::unique_ptr<PostgresStore> store(new PostgresStore(url, max_connections));
   absl::StatusOr<bool> migrated = store->Run<bool>(
       /*writes=*/false, [](pqxx::connection& conn) -> absl::StatusOr<bool> {
         if (absl::Status s = Migrate(conn); !s.ok()) return s;

@@ -20,8 +20,10 @@ namespace roomsync {
 class PostgresStore final : public Store {
  public:
   // Connects to `url` (libpq URI) and applies pending migrations under a
-  // transaction-scoped advisory lock. kUnavailable when unreachable.
-  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& url);
+  // transaction-scoped advisory lock. At most `max_connections` (>= 1)
+  // pooled connections (StoreOptions). kUnavailable when unreachable.
+  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& url,
+                                                             int max_connections);
 
   absl::StatusOr<RoomHead> OpenRoom(std::string_view room) override;
   absl::StatusOr<std::vector<std::optional<StoredDocument>>> Lookup(
@@ -34,7 +36,7 @@ class PostgresStore final : public Store {
       std::string_view room, Seq before, const ReadRange& range) override;
 
  private:
-  explicit PostgresStore(const std::string& url);
+  PostgresStore(const std::string& url, int max_connections);
 
   // Runs `query` on a pooled connection, mapping libpqxx exceptions to
   // Status. `writes`: a lost connection means "outcome unknown" rather

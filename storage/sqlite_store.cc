@@ -36,13 +36,7 @@ constexpr const char* kInsertRoom =
     "ON CONFLICT (room) DO NOTHING";
 constexpr const char* kLookup = "SELECT " DOC_COLUMNS
     " FROM documents WHERE room = ?1 AND collection = ?2 AND id = ?3";
-constexpr const char* kUpsert =
-    "INSERT INTO documents (room, collection, id, seq, timestamp_ms, deleted, json) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-    "ON CONFLICT (room, collection, id) DO UPDATE SET seq = excluded.seq, "
-    "timestamp_ms = excluded.timestamp_ms, deleted = excluded.deleted, "
-    "json = excluded.json";
-constexpr const char* kSetLastSeq = "UPDATE rooms SET last_seq = ?2 WHERE room = ?1";
+// (Commit's statements are in sqlite_commit_group.cc.)
 // Keyset reads: the (room, seq) and (room, collection, seq) indexes serve
 // both the range and the order, so a page costs O(limit), never OFFSET.
 constexpr const char* kSinceAll = "SELECT " DOC_COLUMNS
@@ -268,63 +262,15 @@ absl::StatusOr<std::vector<std::optional<StoredDocument>>> SqliteStore::Lookup(
 
 absl::Status SqliteStore::Commit(std::string_view room, const CommitFence& fence,
                                  std::span<const StoredDocument> documents) {
+  // Validation errors are this request's alone: decided before it can
+  // join a group with other rooms' commits.
   RETURN_IF_ERROR(storage_internal::CheckCommit(room, fence, documents));
-  absl::MutexLock lock(&writer_mu_);
-  // IMMEDIATE takes the file's write lock now, so no other process can
-  // commit between our fence check and our writes.
-  RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
-  absl::Status status = CommitInTransaction(room, fence, documents);
-  if (!status.ok()) {
-    if (writer_->InTransaction()) (void)writer_->Exec("ROLLBACK");
-    return status;
-  }
-  absl::Status committed = writer_->Exec("COMMIT");
-  if (committed.ok()) return committed;
-  if (writer_->InTransaction()) {
-    // COMMIT was refused before writing (busy): nothing is written.
-    (void)writer_->Exec("ROLLBACK");
-    return committed;
-  }
-  // COMMIT failed part-way (I/O error while writing or syncing the WAL):
-  // the frames may or may not be durable.
-  return absl::UnknownError(absl::StrCat("commit outcome unknown: ",
-                                         committed.message()));
-}
-
-absl::Status SqliteStore::CommitInTransaction(std::string_view room,
-                                              const CommitFence& fence,
-                                              std::span<const StoredDocument> documents) {
-  {
-    absl::StatusOr<SqliteStatement> select = writer_->Prepare(kSelectRoom);
-    if (!select.ok()) return select.status();
-    RETURN_IF_ERROR(select->BindText(1, room));
-    absl::StatusOr<bool> row = select->Step();
-    if (!row.ok()) return row.status();
-    // A missing room is a stale view too: the writer must OpenRoom again.
-    if (!*row || select->ColumnInt64(1) != fence.expected_last_seq) {
-      return absl::AbortedError("room's last_seq moved past the commit fence");
-    }
-  }
-  for (const StoredDocument& doc : documents) {
-    absl::StatusOr<SqliteStatement> upsert = writer_->Prepare(kUpsert);
-    if (!upsert.ok()) return upsert.status();
-    RETURN_IF_ERROR(upsert->BindText(1, room));
-    RETURN_IF_ERROR(upsert->BindText(2, doc.collection));
-    RETURN_IF_ERROR(upsert->BindText(3, doc.id));
-    RETURN_IF_ERROR(upsert->BindInt64(4, doc.seq));
-    RETURN_IF_ERROR(upsert->BindInt64(5, doc.timestamp_ms));
-    RETURN_IF_ERROR(upsert->BindInt64(6, doc.deleted ? 1 : 0));
-    RETURN_IF_ERROR(upsert->BindBlob(7, doc.json));
-    absl::StatusOr<bool> done = upsert->Step();
-    if (!done.ok()) return done.status();
-  }
-  if (documents.empty()) return absl::OkStatus();
-  absl::StatusOr<SqliteStatement> update = writer_->Prepare(kSetLastSeq);
-  if (!update.ok()) return update.status();
-  RETURN_IF_ERROR(update->BindText(1, room));
-  RETURN_IF_ERROR(update->BindInt64(2, documents.back().seq));
-  absl::StatusOr<bool> done = update->Step();
-  return done.status();
+  storage_internal::SqliteCommitRequest request(room, fence, documents);
+  return commit_queue_.Submit(
+      request, [this](std::span<storage_internal::SqliteCommitRequest* const> group) {
+        absl::MutexLock lock(&writer_mu_);
+        storage_internal::CommitSqliteGroup(*writer_, group);
+      });
 }
 
 absl::StatusOr<std::vector<StoredDocument>> SqliteStore::ReadSince(

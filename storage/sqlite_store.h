@@ -3,9 +3,11 @@
 // WAL mode lets readers run beside the one writer. Writes go through one
 // connection guarded by a mutex (SQLite allows one writer per file anyway);
 // reads use a small pool of their own connections. Commits are durable
-// (synchronous=FULL) before Commit returns. Several processes may open the
-// same file: SQLite's file locks plus a busy timeout serialize them, and
-// BEGIN IMMEDIATE makes the commit fence's read-check-write atomic.
+// (synchronous=FULL) before Commit returns; concurrent Commits (of
+// different rooms) share one transaction and so one fsync (see
+// sqlite_commit_group.h). Several processes may open the same file:
+// SQLite's file locks plus a busy timeout serialize them, and BEGIN
+// IMMEDIATE makes the commit fence's read-check-write atomic.
 #ifndef ROOMSYNC_STORAGE_SQLITE_STORE_H_
 #define ROOMSYNC_STORAGE_SQLITE_STORE_H_
 
@@ -15,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "storage/sqlite_commit_group.h"
 #include "storage/sqlite_db.h"
 #include "storage/store.h"
 
@@ -47,14 +50,14 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<Reader> BorrowReader();
   void ReturnReader(std::unique_ptr<Db> db);
-  absl::Status CommitInTransaction(std::string_view room, const CommitFence& fence,
-                                   std::span<const StoredDocument> documents)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
   absl::StatusOr<std::vector<StoredDocument>> ReadRangeQuery(
       std::string_view room, Seq bound, const ReadRange& range, bool ascending);
 
   const std::string path_;
 
+  // Commit's leader holds writer_mu_ while it runs a group; OpenRoom's
+  // room creation takes it too.
+  storage_internal::SqliteCommitQueue commit_queue_;
   absl::Mutex writer_mu_;
   std::unique_ptr<Db> writer_ ABSL_GUARDED_BY(writer_mu_);
 

@@ -8,7 +8,11 @@
 
 namespace roomsync {
 
-absl::StatusOr<std::unique_ptr<Store>> OpenStore(std::string_view url) {
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(std::string_view url,
+                                                 const StoreOptions& options) {
+  if (options.max_connections < 1) {
+    return absl::InvalidArgumentError("StoreOptions.max_connections must be at least 1");
+  }
   constexpr std::string_view kSqlite = "sqlite:";
   if (url.starts_with(kSqlite)) {
     absl::StatusOr<std::unique_ptr<SqliteStore>> store =
@@ -18,7 +22,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(std::string_view url) {
   }
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
     absl::StatusOr<std::unique_ptr<PostgresStore>> store =
-        PostgresStore::Open(std::string(url));
+        PostgresStore::Open(std::string(url), options.max_connections);
     if (!store.ok()) return store.status();
     return std::unique_ptr<Store>(*std::move(store));
   }

@@ -102,12 +102,29 @@ class Store {
       std::string_view room, Seq before, const ReadRange& range) = 0;
 };
 
+// How a store may use the resources behind it.
+struct StoreOptions {
+  // PostgreSQL: the most connections the store opens (lazily) to the
+  // server. Each runs one statement at a time, so this bounds the commits
+  // in flight; PostgreSQL's WAL group commit lets concurrent commits share
+  // fsyncs, so it should be at least the number of threads that commit at
+  // once (the room service passes its store_threads). Every node counts
+  // against the server's max_connections (100 by default).
+  // SQLite: ignored. Its commits go through one writer connection whatever
+  // the concurrency (concurrent commits share a transaction instead), and
+  // its few reader connections are sized for the cores, not the callers.
+  // Must be >= 1.
+  int max_connections = 32;
+};
+
 // Opens a store by URL and applies pending schema migrations (under a lock,
 // so concurrent starts are safe):
 //   sqlite:PATH                     embedded SQLite file (created if missing)
 //   postgresql://... or postgres://...   PostgreSQL via libpq's URI syntax
-// kInvalidArgument for an unknown scheme; kUnavailable when unreachable.
-absl::StatusOr<std::unique_ptr<Store>> OpenStore(std::string_view url);
+// kInvalidArgument for an unknown scheme or invalid options; kUnavailable
+// when unreachable.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(std::string_view url,
+                                                 const StoreOptions& options = {});
 
 }  // namespace roomsync
 

@@ -66,7 +66,7 @@ class RoomServerImpl final : public RoomServer {
   }
 
   absl::Status Init() {
-    absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(config_.store_url);
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(config_.store_url, StoreOptions{config_.service.store_threads});
     if (!store.ok()) return store.status();
     store_ = std::move(*store);
     rooms_ = std::make_unique<RoomRegistry>(

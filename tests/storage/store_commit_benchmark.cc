@@ -3,17 +3,27 @@
 // single-row upserts on the same server. Not a test; run by hand:
 //
 //   scripts/with-postgres.sh build/tests/storage/store_commit_benchmark
+//   ... --benchmark_filter=ManyRooms   (the cross-room numbers only)
 //
 // items_per_second counts documents. Batch sizes show how close many small
 // commits get to one large one (the room service's group commit relies on
 // a batch costing about one fsync).
+//
+// BM_*CommitManyRooms: N threads, each committing one document at a time
+// to its own room, as N clients pushing to N rooms do. commits_per_second
+// is the node's total; it shows whether commits of different rooms share
+// fsyncs (SQLite's cross-room write group, PostgreSQL's WAL group commit
+// over enough pooled connections) or queue behind one another.
 #include <benchmark/benchmark.h>
 
+#include <map>
 #include <memory>
 #include <pqxx/pqxx>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "storage/store.h"
 #include "tests/support/pg_harness.h"
 #include "tests/support/temp_dir.h"
@@ -52,6 +62,59 @@ void CommitBatches(benchmark::State& state, const std::string& url) {
   }
   state.SetItemsProcessed(state.iterations() * batch_size);
 }
+
+// One store per URL, shared by every thread of a multi-threaded run (the
+// room service has one store for all its rooms). Never freed: benchmarks
+// run until exit.
+Store& SharedStore(const std::string& url) {
+  static absl::Mutex mu;
+  static auto* stores = new std::map<std::string, std::unique_ptr<Store>>();
+  absl::MutexLock lock(&mu);
+  std::unique_ptr<Store>& store = (*stores)[url];
+  if (store == nullptr) store = OpenOrDie(url);
+  return *store;
+}
+
+void CommitToOwnRoom(benchmark::State& state, const std::string& url) {
+  Store& store = SharedStore(url);
+  // Rooms outlive a run (google-benchmark repeats the function to size it),
+  // so start from the room's current head.
+  const std::string room = "room" + std::to_string(state.thread_index());
+  absl::StatusOr<RoomHead> head = store.OpenRoom(room);
+  if (!head.ok()) {
+    state.SkipWithError(std::string(head.status().message()).c_str());
+    return;
+  }
+  Seq last = head->last_seq;
+  const std::string json(kJsonBytes, 'x');
+  int next_key = 0;
+  for (auto _ : state) {
+    StoredDocument doc{"msgs", "m" + std::to_string(next_key++ % kKeys), 0, false,
+                       last + 1, json};
+    absl::Status s = store.Commit(room, CommitFence{last}, std::span(&doc, 1));
+    if (!s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      break;
+    }
+    ++last;
+  }
+  state.SetItemsProcessed(state.iterations());
+  // Summed over threads and divided by wall time: the node's commit rate.
+  state.counters["commits_per_second"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void BM_SqliteCommitManyRooms(benchmark::State& state) {
+  static const std::string url = testing::TempSqliteUrl();
+  CommitToOwnRoom(state, url);
+}
+BENCHMARK(BM_SqliteCommitManyRooms)->Threads(1)->Threads(16)->Threads(64)->UseRealTime();
+
+void BM_PostgresCommitManyRooms(benchmark::State& state) {
+  static const std::string url = testing::CreateTestDatabase();
+  CommitToOwnRoom(state, url);
+}
+BENCHMARK(BM_PostgresCommitManyRooms)->Threads(1)->Threads(16)->Threads(64)->UseRealTime();
 
 void BM_SqliteCommit(benchmark::State& state) {
   static const std::string url = testing::TempSqliteUrl();

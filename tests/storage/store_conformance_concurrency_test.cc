@@ -13,6 +13,12 @@
 namespace roomsync {
 namespace {
 
+// How many of rounds [0, rounds) room `t` was the stale writer in, when
+// round r's stale room is r % threads.
+Seq RoundsAborted(int rounds, int t, int threads) {
+  return rounds / threads + (t < rounds % threads ? 1 : 0);
+}
+
 TEST_P(StoreConformance, ConcurrentOpenStoreAppliesMigrationsOnce) {
   // Migrations create tables without IF NOT EXISTS: a second application
   // would fail, so every open succeeding shows each ran exactly once. The
@@ -118,6 +124,101 @@ TEST_P(StoreConformance, ConcurrentCommitsToDifferentRoomsAllSucceed) {
     ASSERT_OK_AND_ASSIGN(RoomHead head, store_->OpenRoom("room" + std::to_string(r)));
     EXPECT_EQ(head.last_seq, kCommits);
     EXPECT_EQ(ReadAll("room" + std::to_string(r)).size(), 5u);
+  }
+}
+
+// As many rooms pushing at once as the room service has store threads:
+// SQLite commits them in shared transactions (sqlite_commit_group.h),
+// PostgreSQL over that many pooled connections. Every commit must land
+// with its own seqs and data, whichever group it shared.
+TEST_P(StoreConformance, ManyThreadsCommittingToManyRoomsAllSucceed) {
+  constexpr int kThreads = 32;
+  constexpr int kCommits = 20;
+  std::latch start(kThreads);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string room = "many" + std::to_string(t);
+      if (!store_->OpenRoom(room).ok()) ++failures;
+      start.arrive_and_wait();
+      Seq last = 0;
+      for (int i = 0; i < kCommits; ++i) {
+        // 1 to 3 documents, so that rooms' seqs diverge inside a group.
+        std::vector<NewDoc> docs;
+        for (int d = 0; d <= (t + i) % 3; ++d) {
+          docs.push_back({"c", room + "-" + std::to_string(i) + "-" + std::to_string(d),
+                          room + ":" + std::to_string(last + d + 1)});
+        }
+        absl::Status s = CommitDocs(room, last, docs);
+        if (!s.ok()) {
+          ADD_FAILURE() << room << " commit " << i << ": " << s;
+          ++failures;
+          return;
+        }
+        last += static_cast<Seq>(docs.size());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(failures.load(), 0);
+  for (int t = 0; t < kThreads; ++t) {
+    const std::string room = "many" + std::to_string(t);
+    std::vector<StoredDocument> all = ReadAll(room);
+    ASSERT_OK_AND_ASSIGN(RoomHead head, store_->OpenRoom(room));
+    EXPECT_EQ(head.last_seq, static_cast<Seq>(all.size())) << room;
+    for (size_t i = 0; i < all.size(); ++i) {
+      EXPECT_EQ(all[i].seq, static_cast<Seq>(i + 1)) << room;
+      EXPECT_EQ(all[i].json, room + ":" + std::to_string(i + 1)) << room;
+      EXPECT_TRUE(all[i].id.starts_with(room + "-")) << room << ": " << all[i].id;
+    }
+  }
+}
+
+// One stale writer among concurrent commits of other rooms: on SQLite they
+// often share a transaction, and the failed fence must undo that room's
+// writes alone.
+TEST_P(StoreConformance, StaleFenceAmongConcurrentCommitsAbortsOnlyThatRoom) {
+  constexpr int kThreads = 12;
+  constexpr int kRounds = 15;
+  for (int t = 0; t < kThreads; ++t) ASSERT_OK(store_->OpenRoom("f" + std::to_string(t)));
+  for (int round = 0; round < kRounds; ++round) {
+    const int stale = round % kThreads;  // this room's writer uses an old fence
+    std::vector<absl::Status> results(kThreads);
+    std::latch start(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        const std::string room = "f" + std::to_string(t);
+        // Each room's last_seq is the number of rounds it committed in.
+        const Seq last = round - RoundsAborted(round, t, kThreads);
+        start.arrive_and_wait();
+        results[t] = CommitDocs(room, t == stale ? last + 7 : last,
+                                {{"c", "r" + std::to_string(round), room}});
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int t = 0; t < kThreads; ++t) {
+      if (t == stale) {
+        EXPECT_EQ(results[t].code(), absl::StatusCode::kAborted) << "round " << round;
+      } else {
+        EXPECT_TRUE(results[t].ok()) << "round " << round << " room " << t << ": " << results[t];
+      }
+    }
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    const std::string room = "f" + std::to_string(t);
+    const Seq expected = kRounds - RoundsAborted(kRounds, t, kThreads);
+    ASSERT_OK_AND_ASSIGN(RoomHead head, store_->OpenRoom(room));
+    EXPECT_EQ(head.last_seq, expected) << room;
+    std::vector<StoredDocument> all = ReadAll(room);
+    ASSERT_EQ(static_cast<Seq>(all.size()), expected) << room;
+    for (const StoredDocument& d : all) {
+      // No document of a round in which this room was the stale one.
+      const int round = std::stoi(d.id.substr(1));
+      EXPECT_NE(round % kThreads, t) << room << " kept " << d.id;
+      EXPECT_EQ(d.json, room);
+    }
   }
 }
 

@@ -1,0 +1,169 @@
+#include "storage/sqlite_commit_group.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace roomsync::storage_internal {
+namespace {
+
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    if (absl::Status _s = (expr); !_s.ok()) return _s; \
+  } while (0)
+
+constexpr const char* kSelectLastSeq = "SELECT last_seq FROM rooms WHERE room = ?1";
+constexpr const char* kUpsert =
+    "INSERT INTO documents (room, collection, id, seq, timestamp_ms, deleted, json) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "ON CONFLICT (room, collection, id) DO UPDATE SET seq = excluded.seq, "
+    "timestamp_ms = excluded.timestamp_ms, deleted = excluded.deleted, "
+    "json = excluded.json";
+constexpr const char* kSetLastSeq = "UPDATE rooms SET last_seq = ?2 WHERE room = ?1";
+
+// Per-document cost beyond its strings (row and index overhead), so that a
+// group of many tiny documents is bounded too.
+constexpr size_t kDocumentOverheadBytes = 64;
+
+// One request's fence check and writes, inside the group's transaction
+// (and the request's savepoint).
+absl::Status WriteRequest(SqliteDb& db, const SqliteCommitRequest& request) {
+  {
+    absl::StatusOr<SqliteStatement> select = db.Prepare(kSelectLastSeq);
+    if (!select.ok()) return select.status();
+    RETURN_IF_ERROR(select->BindText(1, request.room));
+    absl::StatusOr<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    // A missing room is a stale view too: the writer must OpenRoom again.
+    // Earlier requests of the group are visible here, so two commits of
+    // one room in one group behave as they would one after the other.
+    if (!*row || select->ColumnInt64(0) != request.fence.expected_last_seq) {
+      return absl::AbortedError("room's last_seq moved past the commit fence");
+    }
+  }
+  for (const StoredDocument& doc : request.documents) {
+    absl::StatusOr<SqliteStatement> upsert = db.Prepare(kUpsert);
+    if (!upsert.ok()) return upsert.status();
+    RETURN_IF_ERROR(upsert->BindText(1, request.room));
+    RETURN_IF_ERROR(upsert->BindText(2, doc.collection));
+    RETURN_IF_ERROR(upsert->BindText(3, doc.id));
+    RETURN_IF_ERROR(upsert->BindInt64(4, doc.seq));
+    RETURN_IF_ERROR(upsert->BindInt64(5, doc.timestamp_ms));
+    RETURN_IF_ERROR(upsert->BindInt64(6, doc.deleted ? 1 : 0));
+    RETURN_IF_ERROR(upsert->BindBlob(7, doc.json));
+    absl::StatusOr<bool> done = upsert->Step();
+    if (!done.ok()) return done.status();
+  }
+  if (request.documents.empty()) return absl::OkStatus();
+  absl::StatusOr<SqliteStatement> update = db.Prepare(kSetLastSeq);
+  if (!update.ok()) return update.status();
+  RETURN_IF_ERROR(update->BindText(1, request.room));
+  RETURN_IF_ERROR(update->BindInt64(2, request.documents.back().seq));
+  absl::StatusOr<bool> done = update->Step();
+  return done.status();
+}
+
+// Every request of `group` still headed for COMMIT (result OK so far)
+// gets `status`; requests that already failed keep their own error, which
+// stays true: their writes were undone before the transaction ended.
+void FailPending(std::span<SqliteCommitRequest* const> group, const absl::Status& status) {
+  for (SqliteCommitRequest* request : group) {
+    if (request->result.ok()) request->result = status;
+  }
+}
+
+}  // namespace
+
+SqliteCommitRequest::SqliteCommitRequest(std::string_view room, const CommitFence& fence,
+                                         std::span<const StoredDocument> documents)
+    : room(room), fence(fence), documents(documents), bytes(room.size()) {
+  for (const StoredDocument& doc : documents) {
+    bytes += doc.collection.size() + doc.id.size() + doc.json.size() + kDocumentOverheadBytes;
+  }
+}
+
+void CommitSqliteGroup(SqliteDb& db, std::span<SqliteCommitRequest* const> group) {
+  for (SqliteCommitRequest* request : group) request->result = absl::OkStatus();
+  // IMMEDIATE takes the file's write lock now, so no other process can
+  // commit between our fence checks and our writes.
+  if (absl::Status begun = db.Exec("BEGIN IMMEDIATE"); !begun.ok()) {
+    FailPending(group, begun);
+    return;
+  }
+  for (SqliteCommitRequest* request : group) {
+    absl::Status status = db.Exec("SAVEPOINT request");
+    if (status.ok()) status = WriteRequest(db, *request);
+    if (status.ok()) status = db.Exec("RELEASE request");
+    if (status.ok()) continue;
+    // Undo this request's writes alone; the rest of the group goes on.
+    if (db.InTransaction() && db.Exec("ROLLBACK TO request; RELEASE request").ok()) {
+      request->result = status;
+      continue;
+    }
+    // SQLite rolled back the whole transaction (it does on some I/O,
+    // disk-full and out-of-memory errors), or the savepoint cannot be
+    // undone: nothing of the group is written.
+    if (db.InTransaction()) (void)db.Exec("ROLLBACK");
+    request->result = status;
+    FailPending(group, absl::UnavailableError(absl::StrCat(
+                           "commit group rolled back after another room's error: ",
+                           status.message())));
+    return;
+  }
+  absl::Status committed = db.Exec("COMMIT");
+  if (committed.ok()) return;
+  if (db.InTransaction()) {
+    // COMMIT was refused before writing (busy): nothing is written.
+    (void)db.Exec("ROLLBACK");
+    FailPending(group, committed);
+    return;
+  }
+  // COMMIT failed part-way (I/O error while writing or syncing the WAL):
+  // the frames may or may not be durable.
+  FailPending(group, absl::UnknownError(
+                         absl::StrCat("commit outcome unknown: ", committed.message())));
+}
+
+struct SqliteCommitQueue::Waiter {
+  SqliteCommitQueue* queue;
+  SqliteCommitRequest* request;
+};
+
+bool SqliteCommitQueue::CanProceed(Waiter* waiter) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // Called by absl::Mutex with mu_ held. A request not yet done is still
+  // queued, so pending_ is not empty.
+  SqliteCommitQueue& queue = *waiter->queue;
+  return waiter->request->done ||
+         (!queue.group_running_ && queue.pending_.front() == waiter->request);
+}
+
+absl::Status SqliteCommitQueue::Submit(SqliteCommitRequest& request, RunGroup run) {
+  std::vector<SqliteCommitRequest*> group;
+  {
+    absl::MutexLock lock(&mu_);
+    pending_.push_back(&request);
+    Waiter waiter{this, &request};
+    mu_.Await(absl::Condition(&CanProceed, &waiter));
+    if (request.done) return request.result;  // a leader committed it
+    // Leader: the oldest waiting request, with no group running. Always
+    // take at least this request, however large.
+    group_running_ = true;
+    size_t bytes = 0;
+    while (!pending_.empty() && group.size() < kMaxGroupRequests) {
+      SqliteCommitRequest* next = pending_.front();
+      if (!group.empty() && bytes + next->bytes > kMaxGroupBytes) break;
+      bytes += next->bytes;
+      group.push_back(next);
+      pending_.pop_front();
+    }
+  }
+  run(group);
+  absl::MutexLock lock(&mu_);
+  // Wakes the followers in the group, and the next leader (the oldest
+  // request left, if any): absl::Mutex re-checks waiters' conditions.
+  for (SqliteCommitRequest* member : group) member->done = true;
+  group_running_ = false;
+  return request.result;
+}
+
+}  // namespace roomsync::storage_internal
