@@ -12,7 +12,7 @@ namespace {
 // the room row, and a foreign key would cost one more index probe per
 // document. json is stored EXTERNAL (out of line, uncompressed) because it
 // is client-side ciphertext: compressing it only burns CPU.
-constexpr std::array<Migration, 1> kPostgres = {{
+constexpr std::array<Migration, 2> kPostgres = {{
     {1, R"sql(
 CREATE TABLE rooms (
   room       TEXT COLLATE "C" PRIMARY KEY,
@@ -34,12 +34,20 @@ ALTER TABLE documents ALTER COLUMN json SET STORAGE EXTERNAL;
 CREATE UNIQUE INDEX documents_room_seq ON documents (room, seq);
 CREATE INDEX documents_room_collection_seq ON documents (room, collection, seq);
 )sql"},
+    // Per-room stored bytes (RoomHead::stored_bytes), maintained by Commit;
+    // existing rooms are backfilled from their documents.
+    {2, R"sql(
+ALTER TABLE rooms ADD COLUMN stored_bytes BIGINT NOT NULL DEFAULT 0;
+UPDATE rooms SET stored_bytes = (
+  SELECT coalesce(sum(octet_length(json)), 0) FROM documents
+  WHERE documents.room = rooms.room);
+)sql"},
 }};
 
 // A rowid table (not WITHOUT ROWID) for documents: rows carry up to
 // megabytes of json, and SQLite advises rowid tables for rows larger than
 // a twentieth of a page.
-constexpr std::array<Migration, 1> kSqlite = {{
+constexpr std::array<Migration, 2> kSqlite = {{
     {1, R"sql(
 CREATE TABLE rooms (
   room       TEXT PRIMARY KEY NOT NULL,
@@ -59,6 +67,14 @@ CREATE TABLE documents (
 );
 CREATE UNIQUE INDEX documents_room_seq ON documents (room, seq);
 CREATE INDEX documents_room_collection_seq ON documents (room, collection, seq);
+)sql"},
+    // As PostgreSQL's 2. The store binds json as a BLOB, whose length() is
+    // in bytes; the CAST keeps it bytes (not characters) for any TEXT too.
+    {2, R"sql(
+ALTER TABLE rooms ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE rooms SET stored_bytes = (
+  SELECT coalesce(sum(length(CAST(json AS BLOB))), 0) FROM documents
+  WHERE documents.room = rooms.room);
 )sql"},
 }};
 

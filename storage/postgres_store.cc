@@ -22,14 +22,15 @@ constexpr int64_t kMigrationLockKey = 0x726f6f6d73796e63;
 
 #define DOC_COLUMNS "d.collection, d.id, d.seq, d.timestamp_ms, d.deleted, d.json"
 
-// The fence and the upsert in one statement. Data-modifying CTEs always run
+// The fence, the stored-bytes update and the upsert in one statement. Data-modifying CTEs always run
 // to completion, and `written` draws its rows FROM fence: if the UPDATE
 // matched no row (another writer moved last_seq, or no such room), the
 // INSERT has nothing to insert. A concurrent committer on the same room
 // blocks on the rooms row lock, then re-checks last_seq and matches nothing.
 constexpr const char* kCommitSql = R"sql(
 WITH fence AS (
-  UPDATE rooms SET last_seq = $3 WHERE room = $1 AND last_seq = $2
+  UPDATE rooms SET last_seq = $3, stored_bytes = stored_bytes + $10
+  WHERE room = $1 AND last_seq = $2
   RETURNING room
 ), written AS (
   INSERT INTO documents AS d (room, collection, id, seq, timestamp_ms, deleted, json)
@@ -64,7 +65,8 @@ constexpr const char* kBeforeCollectionSql = "SELECT " DOC_COLUMNS
     " ORDER BY d.seq DESC LIMIT $3";
 
 void PrepareStatements(pqxx::connection& conn) {
-  conn.prepare("select_room", "SELECT epoch, last_seq FROM rooms WHERE room = $1");
+  conn.prepare("select_room",
+               "SELECT epoch, last_seq, stored_bytes FROM rooms WHERE room = $1");
   conn.prepare("insert_room",
                "INSERT INTO rooms (room, epoch, last_seq) VALUES ($1, $2, 0) "
                "ON CONFLICT (room) DO NOTHING");
@@ -192,7 +194,8 @@ absl::StatusOr<RoomHead> PostgresStore::OpenRoom(std::string_view room) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       pqxx::result head = tx.exec_prepared("select_room", Text(room));
       if (!head.empty()) {
-        return RoomHead{head[0][0].as<std::string>(), head[0][1].as<int64_t>()};
+        return RoomHead{head[0][0].as<std::string>(), head[0][1].as<int64_t>(),
+                        head[0][2].as<int64_t>()};
       }
       tx.exec_prepared("insert_room", Text(room), *epoch);
     }
@@ -229,7 +232,8 @@ absl::StatusOr<std::vector<std::optional<StoredDocument>>> PostgresStore::Lookup
 }
 
 absl::Status PostgresStore::Commit(std::string_view room, const CommitFence& fence,
-                                   std::span<const StoredDocument> documents) {
+                                   std::span<const StoredDocument> documents,
+                                   int64_t stored_bytes_delta) {
   if (absl::Status s = storage_internal::CheckCommit(room, fence, documents); !s.ok()) {
     return s;
   }
@@ -253,7 +257,7 @@ absl::Status PostgresStore::Commit(std::string_view room, const CommitFence& fen
             "commit", Text(room), fence.expected_last_seq, new_last,
             std::move(collections).Finish(), std::move(ids).Finish(),
             std::move(seqs).Finish(), std::move(timestamps).Finish(),
-            std::move(deleted).Finish(), std::move(jsons).Finish());
+            std::move(deleted).Finish(), std::move(jsons).Finish(), stored_bytes_delta);
         if (r[0][0].as<int64_t>() == 0) {
           return absl::AbortedError("room's last_seq moved past the commit fence");
         }

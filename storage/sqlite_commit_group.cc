@@ -19,14 +19,16 @@ constexpr const char* kUpsert =
     "ON CONFLICT (room, collection, id) DO UPDATE SET seq = excluded.seq, "
     "timestamp_ms = excluded.timestamp_ms, deleted = excluded.deleted, "
     "json = excluded.json";
-constexpr const char* kSetLastSeq = "UPDATE rooms SET last_seq = ?2 WHERE room = ?1";
+constexpr const char* kSetLastSeq =
+    "UPDATE rooms SET last_seq = ?2, stored_bytes = stored_bytes + ?3 WHERE room = ?1";
 
 // Per-document cost beyond its strings (row and index overhead), so that a
 // group of many tiny documents is bounded too.
 constexpr size_t kDocumentOverheadBytes = 64;
 
-// One request's fence check and writes, inside the group's transaction
-// (and the request's savepoint).
+// One request's fence check and writes (documents, last_seq and
+// stored_bytes), inside the group's transaction and the request's
+// savepoint: a failed fence or write leaves all of them unchanged.
 absl::Status WriteRequest(SqliteDb& db, const SqliteCommitRequest& request) {
   {
     absl::StatusOr<SqliteStatement> select = db.Prepare(kSelectLastSeq);
@@ -54,11 +56,16 @@ absl::Status WriteRequest(SqliteDb& db, const SqliteCommitRequest& request) {
     absl::StatusOr<bool> done = upsert->Step();
     if (!done.ok()) return done.status();
   }
-  if (request.documents.empty()) return absl::OkStatus();
+  if (request.documents.empty() && request.stored_bytes_delta == 0) {
+    return absl::OkStatus();
+  }
   absl::StatusOr<SqliteStatement> update = db.Prepare(kSetLastSeq);
   if (!update.ok()) return update.status();
   RETURN_IF_ERROR(update->BindText(1, request.room));
-  RETURN_IF_ERROR(update->BindInt64(2, request.documents.back().seq));
+  RETURN_IF_ERROR(update->BindInt64(2, request.documents.empty()
+                                           ? request.fence.expected_last_seq
+                                           : request.documents.back().seq));
+  RETURN_IF_ERROR(update->BindInt64(3, request.stored_bytes_delta));
   absl::StatusOr<bool> done = update->Step();
   return done.status();
 }
@@ -75,8 +82,13 @@ void FailPending(std::span<SqliteCommitRequest* const> group, const absl::Status
 }  // namespace
 
 SqliteCommitRequest::SqliteCommitRequest(std::string_view room, const CommitFence& fence,
-                                         std::span<const StoredDocument> documents)
-    : room(room), fence(fence), documents(documents), bytes(room.size()) {
+                                         std::span<const StoredDocument> documents,
+                                         int64_t stored_bytes_delta)
+    : room(room),
+      fence(fence),
+      documents(documents),
+      stored_bytes_delta(stored_bytes_delta),
+      bytes(room.size()) {
   for (const StoredDocument& doc : documents) {
     bytes += doc.collection.size() + doc.id.size() + doc.json.size() + kDocumentOverheadBytes;
   }

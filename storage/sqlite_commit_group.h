@@ -19,6 +19,7 @@
 #define ROOMSYNC_STORAGE_SQLITE_COMMIT_GROUP_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <span>
 #include <string_view>
@@ -36,11 +37,13 @@ namespace roomsync::storage_internal {
 // on the caller's stack; the views stay valid while the caller waits.
 struct SqliteCommitRequest {
   SqliteCommitRequest(std::string_view room, const CommitFence& fence,
-                      std::span<const StoredDocument> documents);
+                      std::span<const StoredDocument> documents,
+                      int64_t stored_bytes_delta);
 
   std::string_view room;
   CommitFence fence;
   std::span<const StoredDocument> documents;
+  int64_t stored_bytes_delta;  // added to rooms.stored_bytes (store.h)
   size_t bytes;          // what the request adds to a group's size bound
   absl::Status result;   // written by the leader before `done`
   bool done = false;     // guarded by the queue's mutex

@@ -30,7 +30,7 @@ constexpr int kMaxReaders = 4;
 #define DOC_COLUMNS "collection, id, seq, timestamp_ms, deleted, json"
 
 constexpr const char* kSelectRoom =
-    "SELECT epoch, last_seq FROM rooms WHERE room = ?1";
+    "SELECT epoch, last_seq, stored_bytes FROM rooms WHERE room = ?1";
 constexpr const char* kInsertRoom =
     "INSERT INTO rooms (room, epoch, last_seq) VALUES (?1, ?2, 0) "
     "ON CONFLICT (room) DO NOTHING";
@@ -59,6 +59,11 @@ StoredDocument DocumentFromRow(const SqliteStatement& row) {
   doc.deleted = row.ColumnInt64(4) != 0;
   doc.json = row.ColumnString(5);
   return doc;
+}
+
+// A row of kSelectRoom.
+RoomHead HeadFromRow(const SqliteStatement& row) {
+  return RoomHead{row.ColumnString(0), row.ColumnInt64(1), row.ColumnInt64(2)};
 }
 
 // journal_mode is persistent in the file, and switching to WAL needs an
@@ -197,7 +202,7 @@ absl::StatusOr<RoomHead> SqliteStore::OpenRoom(std::string_view room) {
     RETURN_IF_ERROR(select->BindText(1, room));
     absl::StatusOr<bool> row = select->Step();
     if (!row.ok()) return row.status();
-    if (*row) return RoomHead{select->ColumnString(0), select->ColumnInt64(1)};
+    if (*row) return HeadFromRow(*select);
   }
   // First use: create it. DO NOTHING, then read back, so that a racing
   // creator (thread or process) wins and both report its epoch.
@@ -223,7 +228,7 @@ absl::StatusOr<RoomHead> SqliteStore::OpenRoom(std::string_view room) {
     absl::StatusOr<bool> row = select->Step();
     if (!row.ok()) return row.status();
     if (!*row) return absl::InternalError("room vanished after insert");
-    return RoomHead{select->ColumnString(0), select->ColumnInt64(1)};
+    return HeadFromRow(*select);
   }();
   if (head.ok()) {
     if (absl::Status s = writer_->Exec("COMMIT"); !s.ok()) head = s;
@@ -261,11 +266,12 @@ absl::StatusOr<std::vector<std::optional<StoredDocument>>> SqliteStore::Lookup(
 }
 
 absl::Status SqliteStore::Commit(std::string_view room, const CommitFence& fence,
-                                 std::span<const StoredDocument> documents) {
+                                 std::span<const StoredDocument> documents,
+                                 int64_t stored_bytes_delta) {
   // Validation errors are this request's alone: decided before it can
   // join a group with other rooms' commits.
   RETURN_IF_ERROR(storage_internal::CheckCommit(room, fence, documents));
-  storage_internal::SqliteCommitRequest request(room, fence, documents);
+  storage_internal::SqliteCommitRequest request(room, fence, documents, stored_bytes_delta);
   return commit_queue_.Submit(
       request, [this](std::span<storage_internal::SqliteCommitRequest* const> group) {
         absl::MutexLock lock(&writer_mu_);

@@ -33,7 +33,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<std::optional<StoredDocument>>> Lookup(
       std::string_view room, std::span<const DocumentKey> keys) override;
   absl::Status Commit(std::string_view room, const CommitFence& fence,
-                      std::span<const StoredDocument> documents) override;
+                      std::span<const StoredDocument> documents,
+                      int64_t stored_bytes_delta) override;
   absl::StatusOr<std::vector<StoredDocument>> ReadSince(
       std::string_view room, Seq after, const ReadRange& range) override;
   absl::StatusOr<std::vector<StoredDocument>> ReadBefore(

@@ -48,6 +48,10 @@ struct StoredDocument {
 struct RoomHead {
   std::string epoch;  // identifies the room's history; never empty
   Seq last_seq = 0;   // highest sequence number committed; 0 = none yet
+  // The sum of the json sizes (bytes) of the room's stored documents, one
+  // state per key, tombstones included: what the room occupies, for
+  // per-room quotas. Maintained by Commit from its stored_bytes_delta.
+  int64_t stored_bytes = 0;
 };
 
 // The condition a commit is made under. Today the last sequence number the
@@ -77,9 +81,16 @@ class Store {
       std::string_view room, std::span<const DocumentKey> keys) = 0;
 
   // Writes `documents` in one transaction, replacing any stored state of
-  // the same keys, and sets the room's last_seq to the last document's seq.
+  // the same keys, sets the room's last_seq to the last document's seq and
+  // adds `stored_bytes_delta` to the room's stored_bytes, all atomically
+  // with the fence check: a commit that fails writes none of them.
   // The caller guarantees: keys are distinct, seqs are
-  // fence.expected_last_seq + 1, + 2, ... in order.
+  // fence.expected_last_seq + 1, + 2, ... in order, and stored_bytes_delta
+  // is the sum of the documents' json sizes minus the json sizes of the
+  // states they replace, as read by Lookup under the same fence (a key not
+  // stored replaces 0 bytes). The store does not re-derive it: because the
+  // fence guarantees nothing was committed since that Lookup, the delta is
+  // exact whenever the commit succeeds. 0 for an empty batch.
   // kAborted: the room's last_seq is no longer fence.expected_last_seq
   //   (another writer committed), or the room was never opened; nothing
   //   was written; re-read and redo.
@@ -89,7 +100,8 @@ class Store {
   // kUnknown: the commit's outcome is unknown (connection lost during
   //   COMMIT); the caller must not acknowledge it as written.
   virtual absl::Status Commit(std::string_view room, const CommitFence& fence,
-                              std::span<const StoredDocument> documents) = 0;
+                              std::span<const StoredDocument> documents,
+                              int64_t stored_bytes_delta) = 0;
 
   // Up to range.limit documents with seq > after, in ascending seq order
   // (keyset pagination; never OFFSET).

@@ -48,9 +48,9 @@ TEST_F(SqliteStoreGroupCommit, FailedFenceUndoesOnlyThatRequest) {
   const std::vector<StoredDocument> a = {Doc("a1", 1), Doc("a2", 2)};
   const std::vector<StoredDocument> b = {Doc("b1", 6)};  // fence 5: stale
   const std::vector<StoredDocument> c = {Doc("c1", 1)};
-  SqliteCommitRequest ra("a", CommitFence{0}, a);
-  SqliteCommitRequest rb("b", CommitFence{5}, b);
-  SqliteCommitRequest rc("c", CommitFence{0}, c);
+  SqliteCommitRequest ra("a", CommitFence{0}, a, 7);
+  SqliteCommitRequest rb("b", CommitFence{5}, b, 100);
+  SqliteCommitRequest rc("c", CommitFence{0}, c, 3);
   SqliteCommitRequest* group[] = {&ra, &rb, &rc};
   CommitSqliteGroup(*db_, group);
   EXPECT_TRUE(ra.result.ok()) << ra.result;
@@ -64,6 +64,10 @@ TEST_F(SqliteStoreGroupCommit, FailedFenceUndoesOnlyThatRequest) {
   EXPECT_EQ(head_a.last_seq, 2);
   EXPECT_EQ(head_b.last_seq, 0);
   EXPECT_EQ(head_c.last_seq, 1);
+  // stored_bytes moves with the fence: the aborted request's delta is undone.
+  EXPECT_EQ(head_a.stored_bytes, 7);
+  EXPECT_EQ(head_b.stored_bytes, 0);
+  EXPECT_EQ(head_c.stored_bytes, 3);
   EXPECT_THAT(Summaries(*store_->ReadSince("a", 0, ReadRange{})),
               ::testing::ElementsAre("c/a1@1", "c/a2@2"));
   EXPECT_THAT(*store_->ReadSince("b", 0, ReadRange{}), ::testing::IsEmpty());
@@ -74,8 +78,8 @@ TEST_F(SqliteStoreGroupCommit, FailedFenceUndoesOnlyThatRequest) {
 TEST_F(SqliteStoreGroupCommit, UnopenedRoomAbortsAlone) {
   ASSERT_OK(store_->OpenRoom("a"));
   const std::vector<StoredDocument> docs = {Doc("d", 1)};
-  SqliteCommitRequest missing("never-opened", CommitFence{0}, docs);
-  SqliteCommitRequest ok("a", CommitFence{0}, docs);
+  SqliteCommitRequest missing("never-opened", CommitFence{0}, docs, 0);
+  SqliteCommitRequest ok("a", CommitFence{0}, docs, 0);
   SqliteCommitRequest* group[] = {&missing, &ok};
   CommitSqliteGroup(*db_, group);
   EXPECT_EQ(missing.result.code(), absl::StatusCode::kAborted) << missing.result;
@@ -91,9 +95,9 @@ TEST_F(SqliteStoreGroupCommit, SameRoomTwiceBehavesAsInSequence) {
   const std::vector<StoredDocument> first = {Doc("x", 1, "first")};
   const std::vector<StoredDocument> second = {Doc("x", 2, "second")};
   const std::vector<StoredDocument> same_fence = {Doc("y", 2)};
-  SqliteCommitRequest r1("r", CommitFence{0}, first);
-  SqliteCommitRequest r2("r", CommitFence{1}, second);
-  SqliteCommitRequest r3("r", CommitFence{1}, same_fence);  // 1 is stale by now
+  SqliteCommitRequest r1("r", CommitFence{0}, first, 0);
+  SqliteCommitRequest r2("r", CommitFence{1}, second, 0);
+  SqliteCommitRequest r3("r", CommitFence{1}, same_fence, 0);  // 1 is stale by now
   SqliteCommitRequest* group[] = {&r1, &r2, &r3};
   CommitSqliteGroup(*db_, group);
   EXPECT_TRUE(r1.result.ok()) << r1.result;
@@ -112,8 +116,8 @@ TEST_F(SqliteStoreGroupCommit, BeginFailureFailsEveryRequest) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteDb> locker, SqliteDb::Open(path_, false));
   ASSERT_OK(locker->Exec("BEGIN IMMEDIATE"));
   const std::vector<StoredDocument> docs = {Doc("d", 1)};
-  SqliteCommitRequest r1("a", CommitFence{0}, docs);
-  SqliteCommitRequest r2("a", CommitFence{0}, docs);
+  SqliteCommitRequest r1("a", CommitFence{0}, docs, 0);
+  SqliteCommitRequest r2("a", CommitFence{0}, docs, 0);
   SqliteCommitRequest* group[] = {&r1, &r2};
   CommitSqliteGroup(*db_, group);
   EXPECT_EQ(r1.result.code(), absl::StatusCode::kUnavailable) << r1.result;
@@ -136,7 +140,7 @@ TEST(SqliteStoreCommitQueue, ConcurrentSubmittersShareGroupsWithinBounds) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       const std::string room = room_prefix + std::to_string(t);
-      SqliteCommitRequest request(room, CommitFence{t}, {});
+      SqliteCommitRequest request(room, CommitFence{t}, {}, 0);
       start.arrive_and_wait();
       results[t] = queue.Submit(request, [&](std::span<SqliteCommitRequest* const> group) {
         // Slow, like a fsync, so that the others queue up meanwhile.
@@ -173,7 +177,7 @@ TEST(SqliteStoreCommitQueue, GroupsStayWithinTheByteBound) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
-      SqliteCommitRequest request("r", CommitFence{0}, big);
+      SqliteCommitRequest request("r", CommitFence{0}, big, 0);
       start.arrive_and_wait();
       absl::Status s = queue.Submit(request, [&](std::span<SqliteCommitRequest* const> group) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

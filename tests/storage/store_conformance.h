@@ -4,7 +4,9 @@
 #ifndef ROOMSYNC_TESTS_STORAGE_STORE_CONFORMANCE_H_
 #define ROOMSYNC_TESTS_STORAGE_STORE_CONFORMANCE_H_
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -56,17 +58,44 @@ struct NewDoc {
   bool deleted = false;
 };
 
-// Commits `docs` with seqs expected_last_seq + 1, + 2, ... and
+// `docs` as a batch with seqs expected_last_seq + 1, + 2, ... and
 // timestamp_ms = 1000 * seq.
-inline absl::Status CommitDocs(Store& store, const std::string& room, Seq expected_last_seq,
-                               const std::vector<NewDoc>& docs) {
+inline std::vector<StoredDocument> Batch(Seq expected_last_seq,
+                                         const std::vector<NewDoc>& docs) {
   std::vector<StoredDocument> batch;
   Seq seq = expected_last_seq;
   for (const NewDoc& d : docs) {
     ++seq;
     batch.push_back(StoredDocument{d.collection, d.id, 1000 * seq, d.deleted, seq, d.json});
   }
-  return store.Commit(room, CommitFence{expected_last_seq}, batch);
+  return batch;
+}
+
+// Commits Batch(expected_last_seq, docs) with the given stored_bytes_delta.
+inline absl::Status CommitDocsWithDelta(Store& store, const std::string& room,
+                                        Seq expected_last_seq, const std::vector<NewDoc>& docs,
+                                        int64_t stored_bytes_delta) {
+  return store.Commit(room, CommitFence{expected_last_seq}, Batch(expected_last_seq, docs),
+                      stored_bytes_delta);
+}
+
+// Commits Batch(expected_last_seq, docs) as a writer does: the
+// stored_bytes_delta comes from a Lookup of the batch's keys (made before
+// the commit; the fence makes it exact if the commit succeeds).
+inline absl::Status CommitDocs(Store& store, const std::string& room, Seq expected_last_seq,
+                               const std::vector<NewDoc>& docs) {
+  std::vector<DocumentKey> keys;
+  int64_t delta = 0;
+  for (const NewDoc& d : docs) {
+    keys.push_back(DocumentKey{d.collection, d.id});
+    delta += static_cast<int64_t>(d.json.size());
+  }
+  absl::StatusOr<std::vector<std::optional<StoredDocument>>> found = store.Lookup(room, keys);
+  if (!found.ok()) return found.status();
+  for (const std::optional<StoredDocument>& old : *found) {
+    if (old.has_value()) delta -= static_cast<int64_t>(old->json.size());
+  }
+  return CommitDocsWithDelta(store, room, expected_last_seq, docs, delta);
 }
 
 class StoreConformance : public ::testing::TestWithParam<Backend> {
@@ -81,6 +110,24 @@ class StoreConformance : public ::testing::TestWithParam<Backend> {
   absl::Status CommitDocs(const std::string& room, Seq expected_last_seq,
                           const std::vector<NewDoc>& docs) {
     return ::roomsync::CommitDocs(*store_, room, expected_last_seq, docs);
+  }
+  absl::Status CommitDocsWithDelta(const std::string& room, Seq expected_last_seq,
+                                   const std::vector<NewDoc>& docs, int64_t delta) {
+    return ::roomsync::CommitDocsWithDelta(*store_, room, expected_last_seq, docs, delta);
+  }
+
+  // The room's stored_bytes as OpenRoom reports it; -1 on error.
+  int64_t StoredBytes(const std::string& room) {
+    absl::StatusOr<RoomHead> head = store_->OpenRoom(room);
+    EXPECT_TRUE(head.ok()) << head.status();
+    return head.ok() ? head->stored_bytes : -1;
+  }
+
+  // The sum of the json sizes of the room's documents, read back.
+  int64_t SumOfJsonSizes(const std::string& room) {
+    int64_t sum = 0;
+    for (const StoredDocument& d : ReadAll(room)) sum += static_cast<int64_t>(d.json.size());
+    return sum;
   }
 
   // Every document of the room, ascending, read in pages of `limit`.

@@ -99,7 +99,7 @@ TEST_P(StoreConformance, RejectsMalformedRequests) {
   ASSERT_OK(store_->OpenRoom("r"));
   // Seqs must continue the fence without gaps.
   std::vector<StoredDocument> gap = {{"c", "a", 1, false, 2, "x"}};
-  EXPECT_EQ(store_->Commit("r", CommitFence{0}, gap).code(),
+  EXPECT_EQ(store_->Commit("r", CommitFence{0}, gap, 1).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CommitDocs("r", 0, {{"c", std::string("a\0b", 3), "x"}}).code(),
             absl::StatusCode::kInvalidArgument);
@@ -210,6 +210,66 @@ TEST_P(StoreConformance, DataSurvivesReopen) {
   EXPECT_EQ(all[0].json, "persisted");
   EXPECT_TRUE(all[1].deleted);
   ASSERT_OK(CommitDocs("r", 2, {{"c", "c", "after reopen"}}));
+}
+
+TEST_P(StoreConformance, StoredBytesFollowCommitDeltas) {
+  ASSERT_OK_AND_ASSIGN(RoomHead head, store_->OpenRoom("r"));
+  EXPECT_EQ(head.stored_bytes, 0);
+  // Insert two: 10 + 5 bytes.
+  ASSERT_OK(CommitDocsWithDelta("r", 0, {{"c", "a", "0123456789"}, {"c", "b", "01234"}}, 15));
+  EXPECT_EQ(StoredBytes("r"), 15);
+  // Replace a by a larger document (10 -> 20 bytes).
+  ASSERT_OK(CommitDocsWithDelta("r", 2, {{"c", "a", std::string(20, 'x')}}, 10));
+  EXPECT_EQ(StoredBytes("r"), 25);
+  // Replace b by a smaller one (5 -> 2 bytes).
+  ASSERT_OK(CommitDocsWithDelta("r", 3, {{"c", "b", "ab"}}, -3));
+  EXPECT_EQ(StoredBytes("r"), 22);
+  // Tombstone a: its 20 bytes become the tombstone's 2.
+  ASSERT_OK(CommitDocsWithDelta("r", 4, {{"c", "a", "{}", /*deleted=*/true}}, -18));
+  EXPECT_EQ(StoredBytes("r"), 4);
+  EXPECT_EQ(SumOfJsonSizes("r"), 4);
+  // An empty commit with no delta changes nothing.
+  ASSERT_OK(CommitDocsWithDelta("r", 5, {}, 0));
+  EXPECT_EQ(StoredBytes("r"), 4);
+  // Other rooms are untouched.
+  EXPECT_EQ(StoredBytes("other"), 0);
+}
+
+TEST_P(StoreConformance, StaleFenceLeavesStoredBytesUnchanged) {
+  ASSERT_OK(store_->OpenRoom("r"));
+  ASSERT_OK(CommitDocsWithDelta("r", 0, {{"c", "a", "12345"}}, 5));
+  EXPECT_EQ(CommitDocsWithDelta("r", 0, {{"c", "b", std::string(100, 'x')}}, 100).code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(CommitDocsWithDelta("r", 7, {}, 1000).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(CommitDocsWithDelta("never-opened", 0, {{"c", "a", "x"}}, 1).code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(StoredBytes("r"), 5);
+  // A malformed batch is rejected before anything is written.
+  EXPECT_EQ(CommitDocsWithDelta("r", 1, {{"c", "\xff", "x"}}, 1).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(StoredBytes("r"), 5);
+}
+
+// The writer's way (delta from a Lookup under the fence, as CommitDocs
+// does) keeps stored_bytes equal to the sum over the room's documents.
+TEST_P(StoreConformance, StoredBytesMatchSumOfDocumentsAndSurviveReopen) {
+  ASSERT_OK(store_->OpenRoom("r"));
+  ASSERT_OK(store_->OpenRoom("s"));
+  ASSERT_OK(CommitDocs("r", 0, {{"c", "a", "alpha"}, {"c", "b", "beta"}, {"d", "a", "x"}}));
+  ASSERT_OK(CommitDocs("s", 0, {{"c", "a", std::string(1000, 'y')}}));
+  ASSERT_OK(CommitDocs("r", 3, {{"c", "a", std::string(300, 'z')}, {"c", "new", "n"}}));
+  ASSERT_OK(CommitDocs("r", 5, {{"c", "b", "", /*deleted=*/true}, {"d", "a", "xy"}}));
+  EXPECT_EQ(StoredBytes("r"), SumOfJsonSizes("r"));
+  EXPECT_EQ(StoredBytes("r"), 300 + 0 + 2 + 1);
+  EXPECT_EQ(StoredBytes("s"), 1000);
+
+  store_.reset();
+  ASSERT_OK_AND_ASSIGN(store_, OpenStore(url_));
+  EXPECT_EQ(StoredBytes("r"), 303);
+  EXPECT_EQ(StoredBytes("s"), 1000);
+  ASSERT_OK(CommitDocs("r", 7, {{"c", "b", "back"}}));
+  EXPECT_EQ(StoredBytes("r"), 307);
+  EXPECT_EQ(StoredBytes("r"), SumOfJsonSizes("r"));
 }
 
 TEST(OpenStore, RejectsUnknownSchemes) {
