@@ -48,8 +48,12 @@ int HttpStatusOf(absl::StatusCode code) {
 ApiResponse ErrorFromStatus(const absl::Status& status) {
   std::string error_code = ErrorCodeOf(status);
   // Size limits are INVALID_ARGUMENT inside (gRPC has no "too large") but
-  // the protocol's 413 outside, whichever layer noticed them.
-  int http_status = error_code == "payload_too_large" ? 413 : HttpStatusOf(status.code());
+  // the protocol's 413 outside, whichever layer noticed them. A full room
+  // is RESOURCE_EXHAUSTED inside, but waiting does not help (no 429): the
+  // push does not fit.
+  int http_status = error_code == "payload_too_large" || error_code == "room_quota_exceeded"
+                        ? 413
+                        : HttpStatusOf(status.code());
   std::string message(ToStd(status.message()));
   if (message.empty()) message = error_code;
   return ErrorResponse(http_status, error_code, message);

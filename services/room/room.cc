@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/string_view.h"
 #include "services/room/change_subscriber.h"
+#include "services/room/commit_planner.h"
 #include "services/room/committed_batch.h"
 #include "services/room/room_metrics.h"
 
@@ -22,14 +23,6 @@ namespace {
 constexpr int kMaxCommitAttempts = 3;
 // Page size of store reads during a subscriber's catch-up.
 constexpr int kCatchUpPage = 500;
-
-std::string KeyOf(std::string_view collection, std::string_view id) {
-  std::string key;
-  key.reserve(collection.size() + 1 + id.size());
-  key.append(collection).push_back('\0');
-  key.append(id);
-  return key;
-}
 
 std::vector<SharedDocument> Share(std::vector<StoredDocument> documents) {
   std::vector<SharedDocument> shared;
@@ -130,9 +123,12 @@ void Room::RunCommits() {
 
 void Room::CommitGroup(std::vector<PendingPush>& group) {
   absl::Time started = absl::Now();
-  std::vector<PushOutcome> outcomes(group.size());
+  std::vector<const PushPlan*> pushes;
+  pushes.reserve(group.size());
+  for (const PendingPush& push : group) pushes.push_back(&push.plan);
+  const GroupKeys keys = CollectKeys(pushes);
+  PlannedCommit plan;
   absl::Status status;
-  std::vector<SharedDocument> written;
   RoomHead head;
   for (int attempt = 1; attempt <= kMaxCommitAttempts; ++attempt) {
     absl::StatusOr<RoomHead> loaded = LoadHead();
@@ -141,73 +137,27 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
       break;
     }
     head = *loaded;
-    // The distinct keys of the group, looked up in one round trip.
-    std::vector<DocumentKey> keys;
-    absl::flat_hash_map<std::string, size_t> key_index;
-    for (const PendingPush& push : group) {
-      for (const IncomingDocument& item : push.plan.items) {
-        auto [it, inserted] =
-            key_index.try_emplace(KeyOf(push.plan.collection, item.envelope.id), keys.size());
-        if (inserted) keys.push_back(DocumentKey{push.plan.collection, item.envelope.id});
-      }
-    }
+    // The stored state of every key of the group, in one round trip.
     absl::StatusOr<std::vector<std::optional<StoredDocument>>> stored =
-        context_.store->Lookup(name_, keys);
+        context_.store->Lookup(name_, keys.keys);
     if (!stored.ok()) {
       status = stored.status();
       break;
     }
-    // current[i]: the state of keys[i] as the items decided so far leave it.
-    std::vector<std::shared_ptr<StoredDocument>> current(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if ((*stored)[i].has_value()) current[i] = std::make_shared<StoredDocument>(std::move(*(*stored)[i]));
-    }
-    std::vector<size_t> last_write(keys.size(), 0);  // order of each key's last accept, 0 = none
-    size_t writes = 0;
-    for (size_t p = 0; p < group.size(); ++p) {
-      outcomes[p] = PushOutcome{};
-      const PushPlan& plan = group[p].plan;
-      for (IncomingDocument& item : group[p].plan.items) {
-        size_t k = key_index[KeyOf(plan.collection, item.envelope.id)];
-        Decision decision = Decide(plan.policy, current[k].get(), item);
-        context_.metrics->CountDecision(plan.policy, decision);
-        if (decision == Decision::kConflict) {
-          outcomes[p].conflicts.push_back(current[k]);
-        } else if (decision == Decision::kAccept) {
-          auto doc = std::make_shared<StoredDocument>();
-          doc->collection = plan.collection;
-          doc->id = item.envelope.id;
-          doc->timestamp_ms = item.envelope.timestamp_ms;
-          doc->deleted = item.envelope.deleted;
-          doc->json = item.json;  // kept: a retry after kAborted decides again
-          current[k] = std::move(doc);
-          last_write[k] = ++writes;
-          ++outcomes[p].accepted;
-        }
-      }
-    }
-    // One row per written key, at the position of its last accepted write,
-    // so seqs are gap-free and follow the order of the pushes.
-    std::vector<size_t> order;
-    for (size_t k = 0; k < keys.size(); ++k) if (last_write[k] != 0) order.push_back(k);
-    std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return last_write[a] < last_write[b]; });
-    std::vector<StoredDocument> rows;
-    rows.reserve(order.size());
-    Seq seq = head.last_seq;
-    for (size_t k : order) {
-      current[k]->seq = ++seq;
-      rows.push_back(*current[k]);
-    }
-    if (rows.empty()) {
+    plan = PlanCommit(pushes, keys, *std::move(stored), head,
+                      context_.config->max_room_bytes, context_.metrics);
+    if (plan.writes.empty()) {
       status = absl::OkStatus();
       break;
     }
-    status = context_.store->Commit(name_, CommitFence{head.last_seq}, rows);
+    std::vector<StoredDocument> rows;
+    rows.reserve(plan.writes.size());
+    for (const auto& doc : plan.writes) rows.push_back(*doc);
+    status = context_.store->Commit(name_, CommitFence{head.last_seq}, rows,
+                                    plan.stored_bytes_delta);
     if (status.ok()) {
-      head.last_seq = seq;
-      written.reserve(order.size());
-      for (size_t k : order) written.push_back(current[k]);
+      head.last_seq = plan.writes.back()->seq;
+      head.stored_bytes += plan.stored_bytes_delta;
       break;
     }
     Log(status.code() == absl::StatusCode::kAborted ? LogLevel::kWarning : LogLevel::kError,
@@ -222,7 +172,9 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
     if (status.code() != absl::StatusCode::kAborted) break;
   }
 
-  if (status.ok() && !written.empty()) {
+  std::vector<SharedDocument> written;
+  if (status.ok() && !plan.writes.empty()) {
+    written.assign(plan.writes.begin(), plan.writes.end());
     auto batch = std::make_shared<const CommittedBatch>(written, head.epoch);
     absl::ReleasableMutexLock lock(&mu_);
     head_ = head;
@@ -240,10 +192,12 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
   for (size_t p = 0; p < group.size(); ++p) {
     if (!status.ok()) {
       std::move(group[p].done)(status);
-      continue;
+    } else if (!plan.refusals[p].ok()) {
+      std::move(group[p].done)(plan.refusals[p]);
+    } else {
+      plan.outcomes[p].head = head;
+      std::move(group[p].done)(std::move(plan.outcomes[p]));
     }
-    outcomes[p].head = head;
-    std::move(group[p].done)(std::move(outcomes[p]));
   }
 }
 

@@ -5,6 +5,7 @@
 #define ROOMSYNC_SERVICES_ROOM_ROOM_CONFIG_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -26,6 +27,10 @@ struct RoomServiceConfig {
   ConflictPolicy default_policy = ConflictPolicy::kLastWriteWins;
   // Per-collection policies that differ from the default.
   std::map<std::string, ConflictPolicy> collection_policies;
+  // Per-room quota on stored bytes (the sum of the sizes of the room's
+  // stored documents); a push that would exceed it is refused whole with
+  // RESOURCE_EXHAUSTED "room_quota_exceeded". 0 = no quota.
+  int64_t max_room_bytes = 0;
   // When non-empty, only these collections are accepted.
   std::map<std::string, bool> allowed_collections;
 

@@ -27,6 +27,8 @@ ABSL_FLAG(std::string, collection_policies, "",
           "Per-collection policies, e.g. pins=server-wins,threads=lww");
 ABSL_FLAG(std::string, allowed_collections, "",
           "Comma-separated allow-list of collections; empty = any valid name");
+ABSL_FLAG(int64_t, max_room_bytes, 0,
+          "Per-room quota on stored bytes (sum of the room's document sizes); 0 = none");
 ABSL_FLAG(int, store_threads, 32,
           "Threads running blocking store calls; also the PostgreSQL connection pool size "
           "(commits of different rooms run concurrently and share fsyncs)");
@@ -116,6 +118,8 @@ absl::StatusOr<RoomServerConfig> RoomServerConfigFromFlags() {
         "--grpc_tls_cert and --grpc_tls_key go together (and --grpc_tls_ca needs both)");
   }
   config.allow_plaintext = absl::GetFlag(FLAGS_grpc_plaintext);
+  s.max_room_bytes = absl::GetFlag(FLAGS_max_room_bytes);
+  if (s.max_room_bytes < 0) return absl::InvalidArgumentError("--max_room_bytes must not be negative");
   s.store_threads = absl::GetFlag(FLAGS_store_threads);
   if (s.store_threads < 1) return absl::InvalidArgumentError("--store_threads must be at least 1");
   return config;

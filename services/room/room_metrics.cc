@@ -13,6 +13,7 @@ struct RoomMetrics::Families {
   prometheus::Counter* documents_pushed;
   // [policy][decision]: resolved once so the per-item path does no label lookup.
   prometheus::Counter* decisions[2][3];
+  prometheus::Counter* quota_refusals;
   prometheus::Counter* commits_ok;
   prometheus::Counter* commits_failed;
   prometheus::Counter* documents_committed;
@@ -48,6 +49,12 @@ RoomMetrics::RoomMetrics(prometheus::Registry& registry) : m_(std::make_unique<F
       m_->decisions[p][d] = &decisions.Add({{"policy", policies[p]}, {"decision", outcomes[d]}});
     }
   }
+  m_->quota_refusals = &prometheus::BuildCounter()
+                            .Name("roomsync_room_quota_refusals_total")
+                            .Help("Pushes refused because the room's stored-bytes quota "
+                                  "would be exceeded")
+                            .Register(registry)
+                            .Add({});
   auto& commits = prometheus::BuildCounter()
                       .Name("roomsync_room_commits_total")
                       .Help("Group commits (store transactions), by result")
@@ -111,6 +118,8 @@ void RoomMetrics::CountDecision(ConflictPolicy policy, Decision decision) {
   int d = decision == Decision::kAccept ? 0 : decision == Decision::kNoop ? 1 : 2;
   m_->decisions[p][d]->Increment();
 }
+
+void RoomMetrics::CountQuotaRefusal() { m_->quota_refusals->Increment(); }
 
 void RoomMetrics::ObserveCommit(size_t pushes, size_t documents, absl::Duration latency, bool ok) {
   if (!ok) {

@@ -26,6 +26,8 @@ class RoomMetrics {
 
   void CountPush(size_t documents, bool ok);
   void CountDecision(ConflictPolicy policy, Decision decision);
+  // A push refused because the room's stored-bytes quota would be exceeded.
+  void CountQuotaRefusal();
   // One group commit: how many pushes it answered, how many documents it
   // wrote, how long it took. `ok` false for failed commits.
   void ObserveCommit(size_t pushes, size_t documents, absl::Duration latency, bool ok);

@@ -148,7 +148,7 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 describe('roomsync (auth off, --max_push_bytes 4096)', () => {
   let node;
   before(async () => {
-    node = await startNode({ args: ['--max_push_bytes', '4096'] });
+    node = await startNode({ args: ['--max_push_bytes', '4096', '--max_room_bytes', '20000'] });
   });
   after(async () => {
     await node?.stop();
@@ -260,6 +260,21 @@ describe('roomsync (auth off, --max_push_bytes 4096)', () => {
     assert.ok(Buffer.byteLength(small) < 4096);
     const ok = await push(api.pushUrl('messages'), small);
     assert.equal(ok.status, 200, ok.text);
+  });
+
+  test('413 room_quota_exceeded when a push would take the room past --max_room_bytes', async () => {
+    const api = roomApi(node.url, uniqueRoom('quota'));
+    let refused;
+    for (let i = 0; i < 10 && !refused; i++) {
+      const r = await push(api.pushUrl('messages'), JSON.stringify([doc(`q${i}`, { ciphertext: 'A'.repeat(3500) })]));
+      if (r.status !== 200) refused = r;
+    }
+    assert.ok(refused, 'some push must hit the 20000-byte quota');
+    assertError(refused, 413, 'room_quota_exceeded', 'push past the room quota');
+    const pull = await request(api.pullUrl({ collection: 'messages' }));
+    assert.ok(pull.body.documents.length >= 4 && pull.body.documents.length <= 5, `${pull.body.documents.length} stored`);
+    const other = await push(roomApi(node.url, uniqueRoom('quota-other')).pushUrl('messages'), [doc('fits')]);
+    assert.equal(other.status, 200, 'another room has its own quota');
   });
 
   test('431 for a request head over 16 KiB; 8 KiB passes', async () => {
