@@ -206,6 +206,13 @@ for n in $fan_runs; do
     --server_pid "$node_pid" --target roomsync --out "$out/fanout_roomsync_$n.json"
   stop_node
 done
+# The issue's comparison point: 1,000 subscribers of one room at 100 pushes/s.
+log "fanout: roomsync (1000 subscribers, 100 pushes/s)"
+start_node
+$bench fanout --url "$url" --duration_s "$dur" --warmup_s 1 --rate 100 --rooms 1 \
+  --subscribers 1000 --server_pid "$node_pid" --target roomsync \
+  --out "$out/fanout100_roomsync_1000.json"
+stop_node
 
 log "fanout reference: nginx+nchan"
 nginx_dir=$(mktemp -d /tmp/roomsync-nchan-XXXXXX)
@@ -223,6 +230,19 @@ for n in $fan_runs; do
     --target nchan --publish_body raw \
     --subscribe_url "http://127.0.0.1:$nchan_port/sub?id={room}" \
     --publish_url "http://127.0.0.1:$nchan_port/pub?id={room}" --out "$out/fanout_nchan_$n.json"
+  if [[ $n -eq 1000 ]]; then  # same server process, as for roomsync a fresh one
+    nginx_ -s stop || true
+    while kill -0 "$nginx_master" 2>/dev/null; do sleep 0.1; done
+    nginx_
+    wait_http "http://127.0.0.1:$nchan_port/healthz"
+    nginx_master=$(cat "$nginx_dir/nginx.pid")
+    nginx_pids="$nginx_master,$(pgrep -d, -P "$nginx_master")"
+    $bench fanout --duration_s "$dur" --warmup_s 1 --rate 100 --rooms 1 --subscribers 1000 \
+      --server_pid "$nginx_pids" --target nchan --publish_body raw \
+      --subscribe_url "http://127.0.0.1:$nchan_port/sub?id={room}" \
+      --publish_url "http://127.0.0.1:$nchan_port/pub?id={room}" \
+      --out "$out/fanout100_nchan_1000.json"
+  fi
   nginx_ -s stop || true
   while kill -0 "$nginx_master" 2>/dev/null; do sleep 0.1; done
 done
