@@ -1,5 +1,5 @@
 // The pull bar's reference: the same rows read straight from PostgreSQL
-// with the store's keyset query (storage/postgres_store.cc
+// with the store's own keyset query (storage/postgres_statements.h
 // kSinceCollectionSql), page by page, converting each row as the store
 // does. Whatever the service adds on top of this is its overhead.
 #include <chrono>
@@ -7,15 +7,13 @@
 #include <pqxx/pqxx>
 
 #include "bench/reference_scenarios.h"
+#include "storage/postgres_statements.h"
 
 namespace roomsync::bench {
 
 std::string RunPgScan(const PgScanOptions& options, JsonWriter& json) {
   pqxx::connection conn(options.pg_url);
-  conn.prepare("since",
-               "SELECT d.collection, d.id, d.seq, d.timestamp_ms, d.deleted, d.json"
-               " FROM documents d WHERE d.room = $1 AND d.collection = $4 AND d.seq > $2"
-               " ORDER BY d.seq LIMIT $3");
+  conn.prepare("since", storage_internal::postgres_sql::kSinceCollectionSql);
   Histogram page_latency;
   double best_s = 0;
   int64_t rows_per_pass = 0;

@@ -9,6 +9,7 @@
 #include "base/string_view.h"
 #include "storage/migrations.h"
 #include "storage/pg_text_array.h"
+#include "storage/postgres_statements.h"
 #include "storage/request_checks.h"
 #include "storage/room_epoch.h"
 
@@ -16,53 +17,10 @@ namespace roomsync {
 namespace {
 
 using storage_internal::PgArrayLiteral;
+using namespace storage_internal::postgres_sql;  // NOLINT: the statements
 
 // pg_advisory_xact_lock key serializing migrations: "roomsync" in ASCII.
 constexpr int64_t kMigrationLockKey = 0x726f6f6d73796e63;
-
-#define DOC_COLUMNS "d.collection, d.id, d.seq, d.timestamp_ms, d.deleted, d.json"
-
-// The fence, the stored-bytes update and the upsert in one statement. Data-modifying CTEs always run
-// to completion, and `written` draws its rows FROM fence: if the UPDATE
-// matched no row (another writer moved last_seq, or no such room), the
-// INSERT has nothing to insert. A concurrent committer on the same room
-// blocks on the rooms row lock, then re-checks last_seq and matches nothing.
-constexpr const char* kCommitSql = R"sql(
-WITH fence AS (
-  UPDATE rooms SET last_seq = $3, stored_bytes = stored_bytes + $10
-  WHERE room = $1 AND last_seq = $2
-  RETURNING room
-), written AS (
-  INSERT INTO documents AS d (room, collection, id, seq, timestamp_ms, deleted, json)
-  SELECT fence.room, b.collection, b.id, b.seq, b.timestamp_ms, b.deleted, b.json
-  FROM fence, unnest($4::text[], $5::text[], $6::bigint[], $7::bigint[],
-                     $8::boolean[], $9::bytea[])
-              AS b(collection, id, seq, timestamp_ms, deleted, json)
-  ON CONFLICT (room, collection, id) DO UPDATE SET
-    seq = EXCLUDED.seq, timestamp_ms = EXCLUDED.timestamp_ms,
-    deleted = EXCLUDED.deleted, json = EXCLUDED.json
-  RETURNING 1
-)
-SELECT (SELECT count(*) FROM fence), (SELECT count(*) FROM written))sql";
-
-// All keys in one query; ord restores the caller's order.
-constexpr const char* kLookupSql =
-    "SELECT k.ord, " DOC_COLUMNS
-    " FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS k(collection, id, ord)"
-    " JOIN documents d ON d.room = $1 AND d.collection = k.collection AND d.id = k.id";
-
-// Keyset reads served by the (room, seq) and (room, collection, seq)
-// indexes in both directions.
-constexpr const char* kSinceAllSql = "SELECT " DOC_COLUMNS
-    " FROM documents d WHERE d.room = $1 AND d.seq > $2 ORDER BY d.seq LIMIT $3";
-constexpr const char* kSinceCollectionSql = "SELECT " DOC_COLUMNS
-    " FROM documents d WHERE d.room = $1 AND d.collection = $4 AND d.seq > $2"
-    " ORDER BY d.seq LIMIT $3";
-constexpr const char* kBeforeAllSql = "SELECT " DOC_COLUMNS
-    " FROM documents d WHERE d.room = $1 AND d.seq < $2 ORDER BY d.seq DESC LIMIT $3";
-constexpr const char* kBeforeCollectionSql = "SELECT " DOC_COLUMNS
-    " FROM documents d WHERE d.room = $1 AND d.collection = $4 AND d.seq < $2"
-    " ORDER BY d.seq DESC LIMIT $3";
 
 void PrepareStatements(pqxx::connection& conn) {
   conn.prepare("select_room",

@@ -41,6 +41,9 @@ absl::Status CheckCommit(std::string_view room, const CommitFence& fence,
           "document seqs must continue the fence's last_seq without gaps");
     }
     if (absl::Status s = CheckKey(doc.collection, doc.id); !s.ok()) return s;
+    // Reads take "" for every collection, and the PostgreSQL schema
+    // requires a name (documents_collection_named).
+    if (doc.collection.empty()) return absl::InvalidArgumentError("empty collection name");
   }
   return absl::OkStatus();
 }
