@@ -31,11 +31,15 @@ WITH fence AS (
 )
 SELECT (SELECT count(*) FROM fence), (SELECT count(*) FROM written))sql";
 
-// All keys in one query; ord restores the caller's order.
+// All keys in one round trip, each an independent probe of the primary
+// key (LATERAL ... LIMIT 1 keeps the planner from turning the keys into a
+// join: a plan cached while the table was empty read the room's every row
+// and hash-joined them); ord restores the caller's order.
 inline constexpr const char* kLookupSql =
     "SELECT k.ord, " ROOMSYNC_PG_DOC_COLUMNS
     " FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS k(collection, id, ord)"
-    " JOIN documents d ON d.room = $1 AND d.collection = k.collection AND d.id = k.id";
+    " CROSS JOIN LATERAL (SELECT * FROM documents d WHERE d.room = $1"
+    " AND d.collection = k.collection AND d.id = k.id LIMIT 1) d";
 
 // Keyset reads served by the (room, seq) and (room, collection, seq)
 // indexes in both directions. "seq > 0" and "collection <> ''" are those
