@@ -31,6 +31,21 @@ WITH fence AS (
 )
 SELECT (SELECT count(*) FROM fence), (SELECT count(*) FROM written))sql";
 
+// The room's head, creating the room on first use, in one round trip. The
+// INSERT's new row is invisible to the SELECT of the same statement, so
+// exactly one branch answers; when a concurrent creator wins the race, the
+// INSERT waits for it and does nothing, the SELECT's snapshot predates its
+// row, and no row comes back: the caller asks again.
+inline constexpr const char* kOpenRoomSql = R"sql(
+WITH created AS (
+  INSERT INTO rooms (room, epoch, last_seq) VALUES ($1, $2, 0)
+  ON CONFLICT (room) DO NOTHING
+  RETURNING epoch, last_seq, stored_bytes
+)
+SELECT epoch, last_seq, stored_bytes FROM created
+UNION ALL
+SELECT epoch, last_seq, stored_bytes FROM rooms WHERE room = $1)sql";
+
 // All keys in one round trip, each an independent probe of the primary
 // key (LATERAL ... LIMIT 1 keeps the planner from turning the keys into a
 // join: a plan cached while the table was empty read the room's every row

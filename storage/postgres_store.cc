@@ -23,11 +23,7 @@ using namespace storage_internal::postgres_sql;  // NOLINT: the statements
 constexpr int64_t kMigrationLockKey = 0x726f6f6d73796e63;
 
 void PrepareStatements(pqxx::connection& conn) {
-  conn.prepare("select_room",
-               "SELECT epoch, last_seq, stored_bytes FROM rooms WHERE room = $1");
-  conn.prepare("insert_room",
-               "INSERT INTO rooms (room, epoch, last_seq) VALUES ($1, $2, 0) "
-               "ON CONFLICT (room) DO NOTHING");
+  conn.prepare("open_room", kOpenRoomSql);
   conn.prepare("commit", kCommitSql);
   conn.prepare("lookup", kLookupSql);
   conn.prepare("since_all", kSinceAllSql);
@@ -146,18 +142,16 @@ absl::StatusOr<RoomHead> PostgresStore::OpenRoom(std::string_view room) {
   if (!epoch.ok()) return epoch.status();
   return Run<RoomHead>(false, [&](pqxx::connection& conn) -> absl::StatusOr<RoomHead> {
     pqxx::nontransaction tx(conn);
-    // Read first: rooms exist on every call but the first. Each statement
-    // is its own snapshot, so after a racing creator's insert (which ours
-    // waits for) the second read sees the winner's epoch.
+    // Each statement is its own snapshot: the second try sees the row of a
+    // creator that won a race with the first.
     for (int attempt = 0; attempt < 2; ++attempt) {
-      pqxx::result head = tx.exec_prepared("select_room", Text(room));
+      pqxx::result head = tx.exec_prepared("open_room", Text(room), *epoch);
       if (!head.empty()) {
         return RoomHead{head[0][0].as<std::string>(), head[0][1].as<int64_t>(),
                         head[0][2].as<int64_t>()};
       }
-      tx.exec_prepared("insert_room", Text(room), *epoch);
     }
-    return absl::InternalError("room vanished after insert");
+    return absl::InternalError("room neither created nor found");
   });
 }
 

@@ -137,9 +137,13 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
       break;
     }
     head = *loaded;
-    // The stored state of every key of the group, in one round trip.
+    // The stored state of every key of the group, in one round trip; none
+    // in a room that has never committed (every stored document has a seq
+    // of at most last_seq), so a new room's first push costs one round
+    // trip less.
     absl::StatusOr<std::vector<std::optional<StoredDocument>>> stored =
-        context_.store->Lookup(name_, keys.keys);
+        head.last_seq == 0 ? std::vector<std::optional<StoredDocument>>(keys.keys.size())
+                           : context_.store->Lookup(name_, keys.keys);
     if (!stored.ok()) {
       status = stored.status();
       break;
