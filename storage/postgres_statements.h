@@ -8,28 +8,48 @@ namespace roomsync::storage_internal::postgres_sql {
 
 #define ROOMSYNC_PG_DOC_COLUMNS "d.collection, d.id, d.seq, d.timestamp_ms, d.deleted, d.json"
 
-// The fence, the stored-bytes update and the upsert in one statement. Data-modifying CTEs always run
-// to completion, and `written` draws its rows FROM fence: if the UPDATE
-// matched no row (another writer moved last_seq, or no such room), the
-// INSERT has nothing to insert. A concurrent committer on the same room
-// blocks on the rooms row lock, then re-checks last_seq and matches nothing.
+// Run once on every pooled connection. Each statement below is a primary
+// key probe or a keyset range; a sequential scan is never the right plan,
+// but a planner without statistics (a new database) or a generic plan
+// cached while a table was empty picks one: the multi-room fence's
+// UPDATE ... FROM unnest() hash-joined a full scan of rooms. This keeps
+// those plans on the indexes from the first statement on.
+inline constexpr const char* kSessionSetupSql = "SET enable_seqscan = off";
+
+// The commit of a group of rooms (one request per room) in one statement:
+// each room's fence, its stored-bytes update and the upsert of its
+// documents. Data-modifying CTEs always run to completion, and `written`
+// takes only the documents of rooms whose fence matched: a room whose
+// last_seq moved (another writer) or that does not exist writes nothing,
+// and the others commit. A concurrent committer of the same room blocks on
+// its rooms row, then re-checks last_seq and matches nothing. The answer
+// is one row per fenced room with its count of written documents.
+//   $1..$4: per room (room, expected last_seq, new last_seq, bytes delta)
+//   $5..$11: per document (room, collection, id, seq, timestamp_ms,
+//            deleted, json)
 inline constexpr const char* kCommitSql = R"sql(
 WITH fence AS (
-  UPDATE rooms SET last_seq = $3, stored_bytes = stored_bytes + $10
-  WHERE room = $1 AND last_seq = $2
-  RETURNING room
+  UPDATE rooms r SET last_seq = f.new_last_seq,
+                     stored_bytes = r.stored_bytes + f.stored_bytes_delta
+  FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])
+       AS f(room, expected_last_seq, new_last_seq, stored_bytes_delta)
+  WHERE r.room = f.room AND r.last_seq = f.expected_last_seq
+  RETURNING r.room
 ), written AS (
   INSERT INTO documents AS d (room, collection, id, seq, timestamp_ms, deleted, json)
-  SELECT fence.room, b.collection, b.id, b.seq, b.timestamp_ms, b.deleted, b.json
-  FROM fence, unnest($4::text[], $5::text[], $6::bigint[], $7::bigint[],
-                     $8::boolean[], $9::bytea[])
-              AS b(collection, id, seq, timestamp_ms, deleted, json)
+  SELECT b.room, b.collection, b.id, b.seq, b.timestamp_ms, b.deleted, b.json
+  FROM unnest($5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[],
+              $10::boolean[], $11::bytea[])
+       AS b(room, collection, id, seq, timestamp_ms, deleted, json)
+  WHERE b.room IN (SELECT room FROM fence)
   ON CONFLICT (room, collection, id) DO UPDATE SET
     seq = EXCLUDED.seq, timestamp_ms = EXCLUDED.timestamp_ms,
     deleted = EXCLUDED.deleted, json = EXCLUDED.json
-  RETURNING 1
+  RETURNING d.room
 )
-SELECT (SELECT count(*) FROM fence), (SELECT count(*) FROM written))sql";
+SELECT fence.room, count(written.room)
+FROM fence LEFT JOIN written ON written.room = fence.room
+GROUP BY fence.room)sql";
 
 // The room's head, creating the room on first use, in one round trip. The
 // INSERT's new row is invisible to the SELECT of the same statement, so
@@ -46,14 +66,16 @@ SELECT epoch, last_seq, stored_bytes FROM created
 UNION ALL
 SELECT epoch, last_seq, stored_bytes FROM rooms WHERE room = $1)sql";
 
-// All keys in one round trip, each an independent probe of the primary
-// key (LATERAL ... LIMIT 1 keeps the planner from turning the keys into a
-// join: a plan cached while the table was empty read the room's every row
-// and hash-joined them); ord restores the caller's order.
+// The keys of a group of lookups (of any rooms) in one round trip, each an
+// independent probe of the primary key (LATERAL ... LIMIT 1 keeps the
+// planner from turning the keys into a join: a plan cached while the table
+// was empty read the room's every row and hash-joined them); ord numbers
+// the keys in the order given.
 inline constexpr const char* kLookupSql =
     "SELECT k.ord, " ROOMSYNC_PG_DOC_COLUMNS
-    " FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS k(collection, id, ord)"
-    " CROSS JOIN LATERAL (SELECT * FROM documents d WHERE d.room = $1"
+    " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY"
+    " AS k(room, collection, id, ord)"
+    " CROSS JOIN LATERAL (SELECT * FROM documents d WHERE d.room = k.room"
     " AND d.collection = k.collection AND d.id = k.id LIMIT 1) d";
 
 // Keyset reads served by the (room, seq) and (room, collection, seq)

@@ -1,5 +1,6 @@
 #include "storage/postgres_store.h"
 
+#include <algorithm>
 #include <limits>
 #include <pqxx/pqxx>
 #include <string_view>
@@ -7,6 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/string_view.h"
+#include "absl/container/flat_hash_map.h"
+#include "storage/commit_request.h"
+#include "storage/group_queue.h"
 #include "storage/migrations.h"
 #include "storage/pg_text_array.h"
 #include "storage/postgres_statements.h"
@@ -14,15 +18,46 @@
 #include "storage/room_epoch.h"
 
 namespace roomsync {
+namespace storage_internal {
+
+// One Store::Lookup call waiting in (or being run by) a lookup group.
+struct LookupRequest {
+  std::string_view room;
+  std::span<const DocumentKey> keys;
+  size_t bytes = 0;
+  absl::StatusOr<std::vector<std::optional<StoredDocument>>> result{
+      absl::UnknownError("lookup did not run")};
+  bool done = false;  // guarded by the queue's mutex
+};
+
+}  // namespace storage_internal
+
 namespace {
 
+using storage_internal::CommitRequest;
+using storage_internal::GroupLimits;
+using storage_internal::GroupQueue;
+using storage_internal::LookupRequest;
 using storage_internal::PgArrayLiteral;
+
+// A group's statement is about as cheap as one request's, so take what
+// queued up. Two groups may run at once, on two connections, so that one
+// group's WAL flush overlaps the next group's gathering; a room appears
+// once per commit group because its fence is checked once per statement.
+constexpr GroupLimits kCommitGroupLimits{
+    .max_requests = 64, .max_bytes = 16 << 20, .max_running_groups = 2, .distinct_rooms = true};
+constexpr GroupLimits kLookupGroupLimits{
+    .max_requests = 64, .max_bytes = 4 << 20, .max_running_groups = 2, .distinct_rooms = false};
 using namespace storage_internal::postgres_sql;  // NOLINT: the statements
 
 // pg_advisory_xact_lock key serializing migrations: "roomsync" in ASCII.
 constexpr int64_t kMigrationLockKey = 0x726f6f6d73796e63;
 
 void PrepareStatements(pqxx::connection& conn) {
+  {
+    pqxx::nontransaction tx(conn);
+    tx.exec(kSessionSetupSql);
+  }
   conn.prepare("open_room", kOpenRoomSql);
   conn.prepare("commit", kCommitSql);
   conn.prepare("lookup", kLookupSql);
@@ -92,7 +127,11 @@ absl::Status Migrate(pqxx::connection& conn) {
 // connection for the whole round trip including the server's fsync, so
 // the pool bounds how many commits can share one WAL flush.
 PostgresStore::PostgresStore(const std::string& url, int max_connections)
-    : pool_(url, max_connections, &PrepareStatements) {}
+    : pool_(url, max_connections, &PrepareStatements),
+      lookups_(std::make_unique<GroupQueue<LookupRequest>>(kLookupGroupLimits)),
+      commits_(std::make_unique<GroupQueue<CommitRequest>>(kCommitGroupLimits)) {}
+
+PostgresStore::~PostgresStore() = default;
 
 absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& url,
                                                                    int max_connections) {
@@ -158,67 +197,139 @@ absl::StatusOr<RoomHead> PostgresStore::OpenRoom(std::string_view room) {
 absl::StatusOr<std::vector<std::optional<StoredDocument>>> PostgresStore::Lookup(
     std::string_view room, std::span<const DocumentKey> keys) {
   if (absl::Status s = storage_internal::CheckRoom(room); !s.ok()) return s;
-  PgArrayLiteral collections, ids;
+  LookupRequest request;
+  request.room = room;
+  request.keys = keys;
   for (const DocumentKey& key : keys) {
     if (absl::Status s = storage_internal::CheckKey(key.collection, key.id); !s.ok()) {
       return s;
     }
-    collections.AddText(key.collection);
-    ids.AddText(key.id);
+    request.bytes += room.size() + key.collection.size() + key.id.size();
   }
-  using Found = std::vector<std::optional<StoredDocument>>;
-  return Run<Found>(false, [&](pqxx::connection& conn) -> absl::StatusOr<Found> {
+  if (keys.empty()) return std::vector<std::optional<StoredDocument>>();
+  lookups_->Submit(request, [this](std::span<LookupRequest* const> group) { LookupGroup(group); });
+  return std::move(request.result);
+}
+
+void PostgresStore::LookupGroup(std::span<LookupRequest* const> group) {
+  // first_key[i]: the 0-based position of request i's first key in the
+  // statement's arrays (ord - 1).
+  std::vector<size_t> first_key;
+  first_key.reserve(group.size());
+  PgArrayLiteral rooms, collections, ids;
+  size_t total = 0;
+  for (const LookupRequest* request : group) {
+    first_key.push_back(total);
+    for (const DocumentKey& key : request->keys) {
+      rooms.AddText(request->room);
+      collections.AddText(key.collection);
+      ids.AddText(key.id);
+    }
+    total += request->keys.size();
+  }
+  const std::string rooms_param = std::move(rooms).Finish();
+  const std::string collections_param = std::move(collections).Finish();
+  const std::string ids_param = std::move(ids).Finish();
+  using Found = std::vector<std::vector<std::optional<StoredDocument>>>;
+  absl::StatusOr<Found> found = Run<Found>(false, [&](pqxx::connection& conn) -> absl::StatusOr<Found> {
     pqxx::nontransaction tx(conn);
-    pqxx::result rows = tx.exec_prepared("lookup", Text(room), std::move(collections).Finish(),
-                                         std::move(ids).Finish());
-    Found found(keys.size());
+    pqxx::result rows = tx.exec_prepared("lookup", rooms_param, collections_param, ids_param);
+    Found found(group.size());
+    for (size_t i = 0; i < group.size(); ++i) found[i].resize(group[i]->keys.size());
     for (const pqxx::row& row : rows) {
       int64_t ord = row[0].as<int64_t>();  // 1-based
-      if (ord < 1 || ord > static_cast<int64_t>(keys.size())) {
+      if (ord < 1 || ord > static_cast<int64_t>(total)) {
         return absl::InternalError("lookup returned an unknown key");
       }
-      found[ord - 1] = DocumentFromRow(row, 1);
+      const size_t key = static_cast<size_t>(ord - 1);
+      const size_t owner =
+          std::upper_bound(first_key.begin(), first_key.end(), key) - first_key.begin() - 1;
+      found[owner][key - first_key[owner]] = DocumentFromRow(row, 1);
     }
     return found;
   });
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (found.ok()) {
+      group[i]->result = std::move((*found)[i]);
+    } else {
+      group[i]->result = found.status();
+    }
+  }
 }
 
 absl::Status PostgresStore::Commit(std::string_view room, const CommitFence& fence,
                                    std::span<const StoredDocument> documents,
                                    int64_t stored_bytes_delta) {
+  // Validation errors are this request's alone: decided before it can
+  // join a group with other rooms' commits.
   if (absl::Status s = storage_internal::CheckCommit(room, fence, documents); !s.ok()) {
     return s;
   }
-  PgArrayLiteral collections, ids, seqs, timestamps, deleted, jsons;
-  for (const StoredDocument& doc : documents) {
-    collections.AddText(doc.collection);
-    ids.AddText(doc.id);
-    seqs.AddInt64(doc.seq);
-    timestamps.AddInt64(doc.timestamp_ms);
-    deleted.AddBool(doc.deleted);
-    jsons.AddBytes(doc.json);
+  CommitRequest request(room, fence, documents, stored_bytes_delta);
+  commits_->Submit(request, [this](std::span<CommitRequest* const> group) { CommitGroup(group); });
+  return request.result;
+}
+
+void PostgresStore::CommitGroup(std::span<CommitRequest* const> group) {
+  PgArrayLiteral rooms, expected, new_last, deltas;
+  PgArrayLiteral doc_rooms, collections, ids, seqs, timestamps, deleted, jsons;
+  for (const CommitRequest* request : group) {
+    rooms.AddText(request->room);
+    expected.AddInt64(request->fence.expected_last_seq);
+    new_last.AddInt64(request->NewLastSeq());
+    deltas.AddInt64(request->stored_bytes_delta);
+    for (const StoredDocument& doc : request->documents) {
+      doc_rooms.AddText(request->room);
+      collections.AddText(doc.collection);
+      ids.AddText(doc.id);
+      seqs.AddInt64(doc.seq);
+      timestamps.AddInt64(doc.timestamp_ms);
+      deleted.AddBool(doc.deleted);
+      jsons.AddBytes(doc.json);
+    }
   }
-  const Seq new_last =
-      documents.empty() ? fence.expected_last_seq : documents.back().seq;
-  absl::StatusOr<bool> done =
-      Run<bool>(true, [&](pqxx::connection& conn) -> absl::StatusOr<bool> {
+  // Written documents per fenced room; a room missing from it lost its fence.
+  using Written = absl::flat_hash_map<std::string, int64_t>;
+  absl::StatusOr<Written> written =
+      Run<Written>(true, [&](pqxx::connection& conn) -> absl::StatusOr<Written> {
         // Autocommit: the statement's implicit transaction is the commit,
-        // so the whole batch costs one round trip (no BEGIN/COMMIT).
+        // so the whole group costs one round trip (no BEGIN/COMMIT).
         pqxx::nontransaction tx(conn);
         pqxx::result r = tx.exec_prepared(
-            "commit", Text(room), fence.expected_last_seq, new_last,
-            std::move(collections).Finish(), std::move(ids).Finish(),
-            std::move(seqs).Finish(), std::move(timestamps).Finish(),
-            std::move(deleted).Finish(), std::move(jsons).Finish(), stored_bytes_delta);
-        if (r[0][0].as<int64_t>() == 0) {
-          return absl::AbortedError("room's last_seq moved past the commit fence");
-        }
-        if (r[0][1].as<int64_t>() != static_cast<int64_t>(documents.size())) {
-          return absl::InternalError("commit wrote an unexpected number of rows");
-        }
-        return true;
+            "commit", std::move(rooms).Finish(), std::move(expected).Finish(),
+            std::move(new_last).Finish(), std::move(deltas).Finish(),
+            std::move(doc_rooms).Finish(), std::move(collections).Finish(),
+            std::move(ids).Finish(), std::move(seqs).Finish(), std::move(timestamps).Finish(),
+            std::move(deleted).Finish(), std::move(jsons).Finish());
+        Written written;
+        for (const pqxx::row& row : r) written[row[0].as<std::string>()] = row[1].as<int64_t>();
+        return written;
       });
-  return done.status();
+  if (!written.ok()) {
+    const absl::StatusCode code = written.status().code();
+    if (group.size() > 1 &&
+        (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kAborted)) {
+      // The statement failed as a whole and wrote nothing; the cause may
+      // be one request's (bad data, a racing writer's unique seq): commit
+      // each alone, so that the others are not refused for it.
+      for (CommitRequest* request : group) CommitGroup(std::span(&request, 1));
+      return;
+    }
+    for (CommitRequest* request : group) request->result = written.status();
+    return;
+  }
+  for (CommitRequest* request : group) {
+    auto it = written->find(ToAbsl(request->room));
+    if (it == written->end()) {
+      request->result = absl::AbortedError("room's last_seq moved past the commit fence");
+    } else if (it->second != static_cast<int64_t>(request->documents.size())) {
+      request->result = absl::InternalError(
+          absl::StrCat("commit wrote ", it->second, " rows instead of ", request->documents.size(),
+                       " (a group of ", group.size(), ")"));
+    } else {
+      request->result = absl::OkStatus();
+    }
+  }
 }
 
 absl::StatusOr<std::vector<StoredDocument>> PostgresStore::ReadSince(

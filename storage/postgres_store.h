@@ -1,21 +1,30 @@
 // Store on PostgreSQL through libpqxx: the cluster's source of truth.
 //
-// Every call is one statement on a pooled connection (one round trip):
-// Commit checks the fence and upserts the whole batch in a single
-// statement, whose implicit transaction makes it atomic; Lookup fetches
-// all keys in one query. Batches travel as array parameters and are
+// Every call is one statement on a pooled connection (one round trip).
+// Commits and lookups of different rooms that arrive together travel
+// together (storage/group_queue.h): one statement checks every room's
+// fence and upserts every room's documents, its implicit transaction
+// making it atomic per room and sharing one WAL flush; one query probes
+// the keys of every lookup. Batches travel as array parameters and are
 // unnested on the server. Durability is the server's: synchronous_commit
 // must stay on (the default), because Commit's return is an ack.
 #ifndef ROOMSYNC_STORAGE_POSTGRES_STORE_H_
 #define ROOMSYNC_STORAGE_POSTGRES_STORE_H_
 
 #include <memory>
+#include <span>
 #include <string>
 
 #include "storage/pg_connection_pool.h"
 #include "storage/store.h"
 
 namespace roomsync {
+namespace storage_internal {
+struct CommitRequest;
+struct LookupRequest;
+template <typename Request>
+class GroupQueue;
+}  // namespace storage_internal
 
 class PostgresStore final : public Store {
  public:
@@ -24,6 +33,7 @@ class PostgresStore final : public Store {
   // pooled connections (StoreOptions). kUnavailable when unreachable.
   static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& url,
                                                              int max_connections);
+  ~PostgresStore() override;
 
   absl::StatusOr<RoomHead> OpenRoom(std::string_view room) override;
   absl::StatusOr<std::vector<std::optional<StoredDocument>>> Lookup(
@@ -48,7 +58,13 @@ class PostgresStore final : public Store {
   absl::StatusOr<std::vector<StoredDocument>> ReadRangeQuery(
       std::string_view room, Seq bound, const ReadRange& range, bool ascending);
 
+  // One statement for a group; every request gets its result.
+  void LookupGroup(std::span<storage_internal::LookupRequest* const> group);
+  void CommitGroup(std::span<storage_internal::CommitRequest* const> group);
+
   storage_internal::PgConnectionPool pool_;
+  std::unique_ptr<storage_internal::GroupQueue<storage_internal::LookupRequest>> lookups_;
+  std::unique_ptr<storage_internal::GroupQueue<storage_internal::CommitRequest>> commits_;
 };
 
 }  // namespace roomsync

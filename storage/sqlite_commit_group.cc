@@ -22,14 +22,10 @@ constexpr const char* kUpsert =
 constexpr const char* kSetLastSeq =
     "UPDATE rooms SET last_seq = ?2, stored_bytes = stored_bytes + ?3 WHERE room = ?1";
 
-// Per-document cost beyond its strings (row and index overhead), so that a
-// group of many tiny documents is bounded too.
-constexpr size_t kDocumentOverheadBytes = 64;
-
 // One request's fence check and writes (documents, last_seq and
 // stored_bytes), inside the group's transaction and the request's
 // savepoint: a failed fence or write leaves all of them unchanged.
-absl::Status WriteRequest(SqliteDb& db, const SqliteCommitRequest& request) {
+absl::Status WriteRequest(SqliteDb& db, const CommitRequest& request) {
   {
     absl::StatusOr<SqliteStatement> select = db.Prepare(kSelectLastSeq);
     if (!select.ok()) return select.status();
@@ -73,36 +69,23 @@ absl::Status WriteRequest(SqliteDb& db, const SqliteCommitRequest& request) {
 // Every request of `group` still headed for COMMIT (result OK so far)
 // gets `status`; requests that already failed keep their own error, which
 // stays true: their writes were undone before the transaction ended.
-void FailPending(std::span<SqliteCommitRequest* const> group, const absl::Status& status) {
-  for (SqliteCommitRequest* request : group) {
+void FailPending(std::span<CommitRequest* const> group, const absl::Status& status) {
+  for (CommitRequest* request : group) {
     if (request->result.ok()) request->result = status;
   }
 }
 
 }  // namespace
 
-SqliteCommitRequest::SqliteCommitRequest(std::string_view room, const CommitFence& fence,
-                                         std::span<const StoredDocument> documents,
-                                         int64_t stored_bytes_delta)
-    : room(room),
-      fence(fence),
-      documents(documents),
-      stored_bytes_delta(stored_bytes_delta),
-      bytes(room.size()) {
-  for (const StoredDocument& doc : documents) {
-    bytes += doc.collection.size() + doc.id.size() + doc.json.size() + kDocumentOverheadBytes;
-  }
-}
-
-void CommitSqliteGroup(SqliteDb& db, std::span<SqliteCommitRequest* const> group) {
-  for (SqliteCommitRequest* request : group) request->result = absl::OkStatus();
+void CommitSqliteGroup(SqliteDb& db, std::span<CommitRequest* const> group) {
+  for (CommitRequest* request : group) request->result = absl::OkStatus();
   // IMMEDIATE takes the file's write lock now, so no other process can
   // commit between our fence checks and our writes.
   if (absl::Status begun = db.Exec("BEGIN IMMEDIATE"); !begun.ok()) {
     FailPending(group, begun);
     return;
   }
-  for (SqliteCommitRequest* request : group) {
+  for (CommitRequest* request : group) {
     absl::Status status = db.Exec("SAVEPOINT request");
     if (status.ok()) status = WriteRequest(db, *request);
     if (status.ok()) status = db.Exec("RELEASE request");
@@ -134,48 +117,6 @@ void CommitSqliteGroup(SqliteDb& db, std::span<SqliteCommitRequest* const> group
   // the frames may or may not be durable.
   FailPending(group, absl::UnknownError(
                          absl::StrCat("commit outcome unknown: ", committed.message())));
-}
-
-struct SqliteCommitQueue::Waiter {
-  SqliteCommitQueue* queue;
-  SqliteCommitRequest* request;
-};
-
-bool SqliteCommitQueue::CanProceed(Waiter* waiter) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  // Called by absl::Mutex with mu_ held. A request not yet done is still
-  // queued, so pending_ is not empty.
-  SqliteCommitQueue& queue = *waiter->queue;
-  return waiter->request->done ||
-         (!queue.group_running_ && queue.pending_.front() == waiter->request);
-}
-
-absl::Status SqliteCommitQueue::Submit(SqliteCommitRequest& request, RunGroup run) {
-  std::vector<SqliteCommitRequest*> group;
-  {
-    absl::MutexLock lock(&mu_);
-    pending_.push_back(&request);
-    Waiter waiter{this, &request};
-    mu_.Await(absl::Condition(&CanProceed, &waiter));
-    if (request.done) return request.result;  // a leader committed it
-    // Leader: the oldest waiting request, with no group running. Always
-    // take at least this request, however large.
-    group_running_ = true;
-    size_t bytes = 0;
-    while (!pending_.empty() && group.size() < kMaxGroupRequests) {
-      SqliteCommitRequest* next = pending_.front();
-      if (!group.empty() && bytes + next->bytes > kMaxGroupBytes) break;
-      bytes += next->bytes;
-      group.push_back(next);
-      pending_.pop_front();
-    }
-  }
-  run(group);
-  absl::MutexLock lock(&mu_);
-  // Wakes the followers in the group, and the next leader (the oldest
-  // request left, if any): absl::Mutex re-checks waiters' conditions.
-  for (SqliteCommitRequest* member : group) member->done = true;
-  group_running_ = false;
-  return request.result;
 }
 
 }  // namespace roomsync::storage_internal

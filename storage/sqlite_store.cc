@@ -271,12 +271,12 @@ absl::Status SqliteStore::Commit(std::string_view room, const CommitFence& fence
   // Validation errors are this request's alone: decided before it can
   // join a group with other rooms' commits.
   RETURN_IF_ERROR(storage_internal::CheckCommit(room, fence, documents));
-  storage_internal::SqliteCommitRequest request(room, fence, documents, stored_bytes_delta);
-  return commit_queue_.Submit(
-      request, [this](std::span<storage_internal::SqliteCommitRequest* const> group) {
-        absl::MutexLock lock(&writer_mu_);
-        storage_internal::CommitSqliteGroup(*writer_, group);
-      });
+  storage_internal::CommitRequest request(room, fence, documents, stored_bytes_delta);
+  commit_queue_.Submit(request, [this](std::span<storage_internal::CommitRequest* const> group) {
+    absl::MutexLock lock(&writer_mu_);
+    storage_internal::CommitSqliteGroup(*writer_, group);
+  });
+  return request.result;
 }
 
 absl::StatusOr<std::vector<StoredDocument>> SqliteStore::ReadSince(

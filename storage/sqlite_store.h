@@ -58,7 +58,7 @@ class SqliteStore final : public Store {
 
   // Commit's leader holds writer_mu_ while it runs a group; OpenRoom's
   // room creation takes it too.
-  storage_internal::SqliteCommitQueue commit_queue_;
+  storage_internal::SqliteCommitQueue commit_queue_{storage_internal::kSqliteCommitGroupLimits};
   absl::Mutex writer_mu_;
   std::unique_ptr<Db> writer_ ABSL_GUARDED_BY(writer_mu_);
 

@@ -60,6 +60,7 @@ class StorePostgresPlans : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(store_, OpenStore(url_));
     conn_ = std::make_unique<pqxx::connection>(url_);
     pqxx::nontransaction tx(*conn_);
+    tx.exec(sql::kSessionSetupSql);  // as the store's pooled connections
     tx.exec("SET plan_cache_mode = force_generic_plan");
   }
 
@@ -100,11 +101,12 @@ class StorePostgresPlans : public ::testing::Test {
 };
 
 TEST_F(StorePostgresPlans, LookupProbesThePrimaryKeyPerKey) {
-  const Statement lookup{"lookup", sql::kLookupSql, {"room", "{messages,other}", "{m17,m20}"}};
+  const Statement lookup{
+      "lookup", sql::kLookupSql, {"{room,room}", "{messages,other}", "{m17,m20}"}};
   PrepareOnEmptyTable(lookup);
   Fill();
   for (const std::string& plan : {empty_table_plans_[0], Explain(*conn_, lookup)}) {
-    EXPECT_THAT(plan, HasSubstr("Index Cond: ((room = $1) AND (collection = k.collection) AND "
+    EXPECT_THAT(plan, HasSubstr("Index Cond: ((room = k.room) AND (collection = k.collection) AND "
                                 "(id = k.id))"))
         << plan;
     EXPECT_THAT(plan, HasSubstr("documents_pkey")) << plan;
@@ -114,12 +116,35 @@ TEST_F(StorePostgresPlans, LookupProbesThePrimaryKeyPerKey) {
   // And it finds what is there, in the caller's order.
   pqxx::nontransaction tx(*conn_);
   pqxx::result rows = tx.exec(Execute(
-      tx, Statement{"lookup", nullptr, {"room", "{messages,other,messages}", "{m17,m20,missing}"}}));
+      tx, Statement{"lookup", nullptr,
+                    {"{room,room,room}", "{messages,other,messages}", "{m17,m20,missing}"}}));
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0][0].as<int>(), 1);
   EXPECT_EQ(rows[0][2].as<std::string>(), "m17");
   EXPECT_EQ(rows[1][0].as<int>(), 2);
   EXPECT_EQ(rows[1][2].as<std::string>(), "m20");
+}
+
+// The multi-room commit: each room's fence is a primary-key probe of rooms
+// (without the session setting, a plan cached on the empty table
+// hash-joined a full scan of rooms), and opening a room is one too.
+TEST_F(StorePostgresPlans, CommitAndOpenRoomProbeRoomsByKey) {
+  const Statement commit{"commit", sql::kCommitSql,
+                         {"{room,other-room}", "{4000,0}", "{4001,1}", "{10,10}",
+                          "{room,other-room}", "{messages,messages}", "{new1,new2}",
+                          "{4001,1}", "{1,1}", "{f,f}", "{\\x00,\\x00}"}};
+  const Statement open_room{"open_room", sql::kOpenRoomSql, {"room", "epoch"}};
+  PrepareOnEmptyTable(commit);
+  PrepareOnEmptyTable(open_room);
+  Fill();
+  for (const std::string& plan : {empty_table_plans_[0], Explain(*conn_, commit)}) {
+    EXPECT_THAT(plan, HasSubstr("Index Scan using rooms_pkey on rooms r")) << plan;
+    EXPECT_THAT(plan, Not(HasSubstr("Seq Scan"))) << plan;
+  }
+  for (const std::string& plan : {empty_table_plans_[1], Explain(*conn_, open_room)}) {
+    EXPECT_THAT(plan, HasSubstr("rooms_pkey")) << plan;
+    EXPECT_THAT(plan, Not(HasSubstr("Seq Scan"))) << plan;
+  }
 }
 
 TEST_F(StorePostgresPlans, ReadsUseTheirSeqIndex) {
