@@ -6,18 +6,24 @@
 //   roomsync-bench push --url http://127.0.0.1:8080 --clients 1,16,64
 //   roomsync-bench rooms --room_counts 10,1000,100000 --rate 2000
 //   roomsync-bench pull --documents 1000000 --batch_size 1000
+//   roomsync-bench push --target rxdb --url http://127.0.0.1:8095/messages/0 --clients 16
+//   roomsync-bench pull --target rxdb --url http://127.0.0.1:8095/messages/0 --documents 100000
 //   roomsync-bench fanout --subscribers 5000 --rate 20 --server_pid 1234
-//   roomsync-bench fanout --target nchan --publish_body raw \
-//       --subscribe_url 'http://127.0.0.1:8090/sub?id={room}' \
+//   roomsync-bench fanout --target nchan --publish_body raw
+//       --subscribe_url 'http://127.0.0.1:8090/sub?id={room}'
 //       --publish_url 'http://127.0.0.1:8090/pub?id={room}'
 //   roomsync-bench pg-scan --pg_url postgresql://… --room bench-pull
 //   roomsync-bench grpc-push --url 127.0.0.1:7070 --clients 16
+//   roomsync-bench slow-consumers --subscribers 2000 --rate 50
+//   roomsync-bench reconnect-storm --subscribers 10000 --metrics_url http://127.0.0.1:9100/metrics
+//   roomsync-bench connect-during-fanout --subscribers 5000 --rate 20
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +35,7 @@
 #include "bench/pull_scenario.h"
 #include "bench/push_scenario.h"
 #include "bench/reference_scenarios.h"
+#include "bench/stream_scenarios.h"
 
 ABSL_FLAG(std::string, url, "http://127.0.0.1:8080", "roomsync base URL (grpc-push: host:port)");
 ABSL_FLAG(std::string, out, "", "write the JSON report here instead of stdout");
@@ -56,7 +63,9 @@ ABSL_FLAG(std::string, pg_url, "", "pg-scan: PostgreSQL URL of the store");
 ABSL_FLAG(std::vector<std::string>, subscribers, {"1000"}, "fanout: SSE subscribers (list sweeps)");
 ABSL_FLAG(int, publishers, 2, "fanout: publisher connections");
 ABSL_FLAG(int, connect_concurrency, 256, "fanout: connects in flight at once");
-ABSL_FLAG(std::string, target, "roomsync", "fanout: label of the server under test");
+ABSL_FLAG(std::string, target, "roomsync",
+          "fanout: label of the server under test; push/pull: roomsync, or rxdb (--url is an "
+          "rxdb-server replication endpoint, e.g. http://127.0.0.1:8095/messages/0)");
 ABSL_FLAG(std::string, subscribe_url, "",
           "fanout: SSE URL template with {room} (default: roomsync's stream under --url)");
 ABSL_FLAG(std::string, publish_url, "",
@@ -84,6 +93,7 @@ std::string CpuModel() {
 PushOptions PushFlags() {
   PushOptions o;
   o.base_url = absl::GetFlag(FLAGS_url);
+  o.target = absl::GetFlag(FLAGS_target);
   o.rooms = absl::GetFlag(FLAGS_rooms);
   o.docs_per_push = absl::GetFlag(FLAGS_docs_per_push);
   o.duration_s = absl::GetFlag(FLAGS_duration_s);
@@ -100,6 +110,9 @@ PushOptions PushFlags() {
 // The push-shaped sweeps: push, rooms and grpc-push.
 void RunPushSweep(const std::string& command, JsonWriter& json) {
   PushOptions base = PushFlags();
+  if (command == "grpc-push" && base.target != "roomsync") {
+    throw std::runtime_error("grpc-push speaks roomsync-room's gRPC API only");
+  }
   std::vector<double> room_counts = {static_cast<double>(base.rooms)};
   if (command == "rooms") room_counts = Numbers(absl::GetFlag(FLAGS_room_counts));
   int run = 0;
@@ -139,6 +152,7 @@ int Main(const std::string& command) {
   } else if (command == "pull") {
     PullOptions o;
     o.base_url = absl::GetFlag(FLAGS_url);
+    o.target = absl::GetFlag(FLAGS_target);
     o.room = absl::GetFlag(FLAGS_room);
     o.collection = absl::GetFlag(FLAGS_collection);
     o.documents = absl::GetFlag(FLAGS_documents);
@@ -194,9 +208,12 @@ int Main(const std::string& command) {
         json.EndObject();
       }
     }
+  } else if (IsStreamScenario(command)) {
+    RunStreamScenario(command, json);
   } else {
     std::cerr << "unknown command " << command
-              << "; one of push, rooms, pull, fanout, pg-scan, grpc-push\n";
+              << "; one of push, rooms, pull, fanout, pg-scan, grpc-push, slow-consumers, "
+                 "reconnect-storm, connect-during-fanout\n";
     return 2;
   }
   json.EndArray().EndObject();
@@ -214,10 +231,12 @@ int Main(const std::string& command) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "roomsync-bench push|rooms|pull|fanout|pg-scan|grpc-push [flags]; see docs/benchmarks.md");
+      "roomsync-bench push|rooms|pull|fanout|pg-scan|grpc-push|slow-consumers|reconnect-storm|"
+      "connect-during-fanout [flags]; see docs/benchmarks.md");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() != 2) {
-    std::cerr << "usage: roomsync-bench push|rooms|pull|fanout|pg-scan|grpc-push [flags]\n";
+    std::cerr << "usage: roomsync-bench push|rooms|pull|fanout|pg-scan|grpc-push|slow-consumers|"
+                 "reconnect-storm|connect-during-fanout [flags]\n";
     return 2;
   }
   // 10,000+ sockets need more than the usual 1024 descriptors.

@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include "bench/http_connection.h"
+#include "bench/rxdb_protocol.h"
 #include "bench/workload.h"
 
 namespace roomsync::bench {
@@ -23,6 +24,7 @@ double SecondsSince(Clock::time_point t) {
 // connections; finishes when all are acknowledged or one push fails.
 struct Seeder {
   const PullOptions* options;
+  std::string rxdb_endpoint;  // path of the rxdb-server endpoint; empty = roomsync
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> acknowledged{0};
   std::atomic<int> running{0};
@@ -39,18 +41,28 @@ struct Seeder {
     std::string body = "[";
     for (int64_t i = first; i < last; ++i) {
       if (i > first) body += ',';
-      body += ChatDocument("seed-" + std::to_string(i), 0);
+      if (rxdb_endpoint.empty()) {
+        body += ChatDocument("seed-" + std::to_string(i), 0);
+      } else {
+        rxdb::AppendPushRow(body, ChatDocument("seed-" + std::to_string(i), 0));
+      }
     }
     body += ']';
-    connection->Request(http::verb::post,
-                        "/v1/rooms/" + options->room +
-                            "/replicate/push?collection=" + options->collection,
-                        std::move(body),
+    std::string target = rxdb_endpoint.empty() ? "/v1/rooms/" + options->room +
+                                                     "/replicate/push?collection=" +
+                                                     options->collection
+                                               : rxdb_endpoint + "/push";
+    connection->Request(http::verb::post, std::move(target), std::move(body),
                         [this, connection, n = last - first](const std::string& e, int status,
-                                                             std::string) {
+                                                             std::string answer) {
                           if (e.empty() && status == 200) acknowledged += n;
                           if (!e.empty()) error = e;
                           if (e.empty() && status != 200) error = "seed http " + std::to_string(status);
+                          // rxdb-server: 200 with the conflicting documents.
+                          if (e.empty() && status == 200 && !rxdb_endpoint.empty() &&
+                              !rxdb::PushAccepted(answer)) {
+                            error = "seed conflict";
+                          }
                           Pump(connection);
                         });
   }
@@ -59,6 +71,8 @@ struct Seeder {
 // One catch-up pass: pull until an empty batch.
 struct Puller {
   const PullOptions* options;
+  std::string rxdb_endpoint;  // path of the rxdb-server endpoint; empty = roomsync
+  rxdb::Checkpoint rxdb_checkpoint;  // starts empty: the beginning
   std::shared_ptr<HttpConnection> connection;
   Histogram* latency;
   std::string checkpoint;  // JSON text, empty = the beginning
@@ -69,6 +83,7 @@ struct Puller {
   std::promise<void> done;
 
   void Next() {
+    if (!rxdb_endpoint.empty()) return NextRxdb();
     std::string target = "/v1/rooms/" + options->room + "/replicate/pull?collection=" +
                          options->collection + "&batchSize=" + std::to_string(options->batch_size);
     if (!checkpoint.empty()) target += "&checkpoint=" + UrlEncode(checkpoint);
@@ -98,6 +113,31 @@ struct Puller {
           Next();
         });
   }
+
+  // The same loop on rxdb-server's /pull: what its client's pull handler
+  // sends (lwt, id, limit), following the returned checkpoint.
+  void NextRxdb() {
+    const Clock::time_point sent = Clock::now();
+    connection->Request(
+        http::verb::get, rxdb::PullTarget(rxdb_endpoint, rxdb_checkpoint, options->batch_size), {},
+        [this, sent](const std::string& e, int status, std::string body) {
+          latency->Record(
+              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent).count());
+          ++requests;
+          if (!e.empty() || status != 200) {
+            error = e.empty() ? "pull http " + std::to_string(status) : e;
+            return done.set_value();
+          }
+          size_t count = 0;
+          if (!rxdb::ParsePull(parser, body, &count, &rxdb_checkpoint)) {
+            error = "pull: unexpected body";
+            return done.set_value();
+          }
+          pulled += count;
+          if (count == 0) return done.set_value();
+          NextRxdb();
+        });
+  }
 };
 
 }  // namespace
@@ -109,12 +149,20 @@ PullResult RunPull(const PullOptions& options) {
   if (!ParseUrl(options.base_url, &url)) throw std::runtime_error("bad --url");
   const auto endpoint = Resolve(url);
   const std::string host = url.host + ":" + url.port;
+  std::string rxdb_endpoint;
+  if (options.target == "rxdb") {
+    rxdb_endpoint = url.target;
+    while (rxdb_endpoint.size() > 1 && rxdb_endpoint.back() == '/') rxdb_endpoint.pop_back();
+  } else if (options.target != "roomsync") {
+    throw std::runtime_error("pull: unknown --target " + options.target);
+  }
   WorkerPool pool(1);
   asio::io_context& io = pool.context(0);
 
   if (options.documents > 0) {
     Seeder seeder;
     seeder.options = &options;
+    seeder.rxdb_endpoint = rxdb_endpoint;
     seeder.running = options.seed_clients;
     const Clock::time_point t0 = Clock::now();
     for (int i = 0; i < options.seed_clients; ++i) {
@@ -135,6 +183,7 @@ PullResult RunPull(const PullOptions& options) {
   for (int pass = 0; pass < options.passes; ++pass) {
     Puller puller;
     puller.options = &options;
+    puller.rxdb_endpoint = rxdb_endpoint;
     puller.connection = std::make_shared<HttpConnection>(io, endpoint, host);
     puller.latency = &result.request_latency;
     const Clock::time_point t0 = Clock::now();
@@ -155,6 +204,7 @@ PullResult RunPull(const PullOptions& options) {
 
 void PullResult::Write(JsonWriter& json) const {
   json.String("url", options.base_url)
+      .String("target", options.target)
       .String("room", options.room)
       .Int("batch_size", options.batch_size)
       .Int("seeded_documents", seeded)
@@ -173,8 +223,9 @@ void PullResult::Write(JsonWriter& json) const {
 std::string PullResult::Summary() const {
   char buf[320];
   std::snprintf(buf, sizeof buf,
-                "pull: seeded %lld docs at %.0f docs/s; caught up %lld docs in %.2f s = %.0f "
+                "pull%s: seeded %lld docs at %.0f docs/s; caught up %lld docs in %.2f s = %.0f "
                 "docs/s (batch %d, %lld requests)%s%s; request ",
+                options.target == "roomsync" ? "" : (" " + options.target).c_str(),
                 static_cast<long long>(seeded), seed_s > 0 ? seeded / seed_s : 0.0,
                 static_cast<long long>(pulled), best_pass_s,
                 best_pass_s > 0 ? pulled / best_pass_s : 0.0, options.batch_size,

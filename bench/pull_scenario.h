@@ -15,6 +15,9 @@ namespace roomsync::bench {
 
 struct PullOptions {
   std::string base_url = "http://127.0.0.1:8080";
+  // "roomsync", or "rxdb": base_url is an rxdb-server replication endpoint
+  // (bench/rxdb_protocol.h); room and collection are then unused.
+  std::string target = "roomsync";
   std::string room = "bench-pull";
   std::string collection = "messages";
   int64_t documents = 100000;  // seeded before the catch-up; 0 = room is seeded

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "bench/http_connection.h"
+#include "bench/rxdb_protocol.h"
 #include "bench/sse_connection.h"
 
 namespace roomsync::bench {
@@ -27,6 +28,7 @@ struct ThreadStats {
 struct Shared {
   PushOptions options;
   Url url;
+  bool rxdb = false;  // options.target == "rxdb"
   Clock::time_point measure_from;
   Clock::time_point measure_until;
   std::atomic<int> running{0};
@@ -66,14 +68,24 @@ class PushClient : public std::enable_shared_from_this<PushClient> {
     std::string body = "[";
     for (int d = 0; d < o.docs_per_push; ++d) {
       if (d > 0) body += ',';
-      body += ChatDocument("c" + std::to_string(index_) + "-" + std::to_string(sent_) + "-" +
-                               std::to_string(d),
-                           MonotonicMicros());
+      // rxdb-server's one collection is every run's room: the run's room
+      // prefix in the id keeps its ids new too (roomsync has it in the URL).
+      const std::string document =
+          ChatDocument((shared_->rxdb ? o.room_prefix + "-c" : "c") + std::to_string(index_) +
+                           "-" + std::to_string(sent_) + "-" + std::to_string(d),
+                       MonotonicMicros());
+      if (shared_->rxdb) {
+        rxdb::AppendPushRow(body, document);
+      } else {
+        body += document;
+      }
     }
     body += ']';
     ++sent_;
-    std::string target = "/v1/rooms/" + o.room_prefix + "-" + std::to_string(room) +
-                         "/replicate/push?collection=" + o.collection;
+    std::string target = shared_->rxdb
+                             ? shared_->url.target + "/push"
+                             : "/v1/rooms/" + o.room_prefix + "-" + std::to_string(room) +
+                                   "/replicate/push?collection=" + o.collection;
     connection_->Request(
         http::verb::post, std::move(target), std::move(body),
         [self = shared_from_this(), scheduled](const std::string& error, int status,
@@ -91,11 +103,18 @@ class PushClient : public std::enable_shared_from_this<PushClient> {
         ++stats_->errors[error];
       } else if (status != 200) {
         ++stats_->errors["http " + std::to_string(status)];
+      } else if (shared_->rxdb && !rxdb::PushAccepted(response)) {
+        // rxdb-server answers 200 with the master states it did not
+        // overwrite: the document was not written, so not a push.
+        ++stats_->conflicts;
+        ++stats_->errors["conflict"];
       } else {
         ++stats_->pushes;
         stats_->documents += shared_->options.docs_per_push;
         // Conflicts are rare here (new ids); an empty array is the norm.
-        if (response.find("\"conflicts\":[]") == std::string::npos) ++stats_->conflicts;
+        if (!shared_->rxdb && response.find("\"conflicts\":[]") == std::string::npos) {
+          ++stats_->conflicts;
+        }
         stats_->latency.Record(
             std::chrono::duration_cast<std::chrono::microseconds>(now - scheduled).count());
       }
@@ -134,6 +153,15 @@ PushResult RunPush(const PushOptions& options) {
   shared.options = options;
   if (!ParseUrl(options.base_url, &shared.url)) {
     throw std::runtime_error("bad --url " + options.base_url);
+  }
+  shared.rxdb = options.target == "rxdb";
+  if (shared.rxdb) {
+    if (options.rooms != 1) throw std::runtime_error("rxdb-server has no rooms: use --rooms 1");
+    while (shared.url.target.size() > 1 && shared.url.target.back() == '/') {
+      shared.url.target.pop_back();
+    }
+  } else if (options.target != "roomsync") {
+    throw std::runtime_error("push: unknown --target " + options.target);
   }
   const auto endpoint = Resolve(shared.url);
   const Clock::time_point start = Clock::now() + std::chrono::milliseconds(50);
@@ -183,6 +211,7 @@ PushResult RunPush(const PushOptions& options) {
 
 void PushResult::Write(JsonWriter& json) const {
   json.String("url", options.base_url)
+      .String("target", options.target)
       .Int("clients", options.clients)
       .Int("rooms", options.rooms)
       .Int("docs_per_push", options.docs_per_push)
@@ -212,8 +241,9 @@ std::string PushResult::Summary() const {
   for (const auto& [kind, count] : errors) error_count += count;
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "push: %d clients, %d rooms, %d docs/push: %.0f pushes/s, %.0f docs/s, "
+                "push%s: %d clients, %d rooms, %d docs/push: %.0f pushes/s, %.0f docs/s, "
                 "%lld errors; ",
+                options.target == "roomsync" ? "" : (" " + options.target).c_str(),
                 options.clients, options.rooms, options.docs_per_push, pushes_per_s(),
                 documents_per_s(), static_cast<long long>(error_count));
   std::string out = buf + LatencySummary(latency);

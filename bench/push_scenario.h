@@ -18,6 +18,9 @@ namespace roomsync::bench {
 
 struct PushOptions {
   std::string base_url = "http://127.0.0.1:8080";
+  // "roomsync", or "rxdb": base_url is an rxdb-server replication endpoint
+  // (bench/rxdb_protocol.h), which has no rooms (rooms must be 1).
+  std::string target = "roomsync";
   int clients = 16;
   int rooms = 1;
   int docs_per_push = 1;

@@ -160,10 +160,51 @@ if pull:
        f"{p['seed_documents_per_s']:,.0f} documents/s. {('Error: ' + p['error']) if p['error'] else ''}\n")
     bars.append(("Pull ≥ 200,000 documents/s", f"{p['documents_per_s']:,.0f}/s over "
                  f"{p['pulled_documents']:,} documents", p["documents_per_s"] >= 200000))
-    if s:
+    if s and s["documents_per_s"] > 0:  # a failed scan reports 0
         bars.append(("Pull ≥ half of a bare keyset scan",
                      f"{p['documents_per_s'] / s['documents_per_s']:.0%}",
                      p["documents_per_s"] >= 0.5 * s["documents_per_s"]))
+
+# --- the JavaScript reference: rxdb-server --------------------------------
+# The same push and pull scenarios against rxdb-server's replication
+# endpoint on RxDB's in-memory storage (bench/rxdb/server.mjs).
+rx_push = {s["clients"]: s for s in series("rxdb_push.json")}
+rx_pull = series("rxdb_pull.json")
+if rx_push or rx_pull:
+    md("## Push and pull vs rxdb-server (in-memory storage, not durable)\n")
+    md("| scenario | roomsync | p99 ms | rxdb-server | p99 ms | roomsync / rxdb-server |")
+    md("|---|---|---|---|---|---|")
+    for c in sorted(rx_push):
+        a, b = one_room.get(c), rx_push[c]
+        md(f"| push pushes/s, {c} client{'s' if c != 1 else ''}, one room "
+           f"| {num(a and a['pushes_per_s'])} "
+           f"| {a and ms(a['latency']['p99_us'])} | {b['pushes_per_s']:,.0f} "
+           f"| {ms(b['latency']['p99_us'])} | {ratio(a and a['pushes_per_s'], b['pushes_per_s'])} |")
+    if rx_pull:
+        a, b = (pull[0] if pull else None), rx_pull[0]
+        docs = f"{b['pulled_documents']:,}"
+        if a and a["pulled_documents"] != b["pulled_documents"]:
+            docs = f"roomsync {a['pulled_documents']:,}, rxdb-server {b['pulled_documents']:,}"
+        md(f"| pull catch-up docs/s ({docs} documents, batch {b['batch_size']}) "
+           f"| {num(a and a['documents_per_s'])} | {a and ms(a['request_latency']['p99_us'])} "
+           f"| {b['documents_per_s']:,.0f} | {ms(b['request_latency']['p99_us'])} "
+           f"| {ratio(a and a['documents_per_s'], b['documents_per_s'])} |")
+        md(f"| seeding docs/s (pushes of {b['seed_docs_per_push']}) "
+           f"| {num(a and a['seed_documents_per_s'])} | | {b['seed_documents_per_s']:,.0f} | "
+           f"| {ratio(a and a['seed_documents_per_s'], b['seed_documents_per_s'])} |")
+    md("")
+    if rx_push:
+        c = max(rx_push)
+        a, b = one_room.get(c), rx_push[c]
+        if a and "server_cpu_us_per_push" in a and "server_cpu_us_per_push" in b:
+            md(f"Server CPU per push at {c} clients: roomsync {a['server_cpu_us_per_push']:,.0f} µs, "
+               f"rxdb-server {b['server_cpu_us_per_push']:,.0f} µs (one Node.js process).")
+    md("rxdb-server keeps the documents in RxDB's memory storage: nothing reaches a disk, "
+       "while every roomsync push is a PostgreSQL commit (fsync on).")
+    for b in rx_pull:
+        if b["error"]:
+            md(f"rxdb-server pull error: {b['error']}")
+    md("")
 
 # --- fanout ----------------------------------------------------------------
 def fanout_runs(target):
@@ -245,6 +286,87 @@ if rs_mem:
     big = max(rs_mem, key=lambda r: r[1])
     bars.append(("50,000 SSE connections at < 4 KiB each",
                  f"{big[1]:,} open, {big[2]:,.0f} B each", big[1] >= 50000 and big[2] < 4096))
+
+# --- SSE streams: slow consumers, reconnect storm, connects during fan-out --
+def nproc(name):
+    data = load(name)
+    return (data or {}).get("machine", {}).get("nproc") or 1
+
+
+slow = single_run("slow_consumers.json")
+if slow:
+    a, b = slow["all_normal"], slow["with_slow"]
+    md(f"## SSE slow consumers (one room, {slow['publish_rate']:.0f} pushes/s, "
+       f"{slow['slow_subscribers']} of {slow['subscribers']:,} reading at "
+       f"{slow['slow_read_bytes_per_s'] / 1024:.0f} KB/s)\n")
+    md("| subscribers | all normal p50 ms | p99 ms | with slow ones: normal p50 ms | p99 ms "
+       "| p99 change | normal errors | slow: RESYNC | closed without RESYNC | still open "
+       "| silent gaps |")
+    md("|---|---|---|---|---|---|---|---|---|---|---|")
+    md(f"| {slow['subscribers']:,} | {ms(a['delivery_latency']['p50_us'])} | "
+       f"{ms(a['delivery_latency']['p99_us'])} | {ms(b['delivery_latency']['p50_us'])} | "
+       f"{ms(b['delivery_latency']['p99_us'])} | {slow['p99_change_pct']:+.1f}% | "
+       f"{a['error_count'] + b['error_count']} | {slow['slow_resyncs']} | "
+       f"{slow['slow_closed_without_resync']} | {slow['slow_still_open']} | "
+       f"{slow['slow_silent_gaps']} |")
+    md(f"\nThen {slow['overload_rate']:.0f} pushes/s to the slow ones alone for "
+       f"{slow['overload_s']:.1f} s, until the gateway had sent RESYNC to "
+       f"{slow['server_resyncs']:.0f} of them (its 1 MiB queue bound), and the slow ones "
+       f"read the rest at full speed. Errors: {slow['errors'] or 'none'}.\n")
+    bars.append(("Slow consumers (1% at 1 KB/s): the others' p99 moves < 10%",
+                 f"{slow['p99_change_pct']:+.1f}% ({ms(a['delivery_latency']['p99_us'])} → "
+                 f"{ms(b['delivery_latency']['p99_us'])} ms, {slow['subscribers']:,} subscribers)",
+                 slow["p99_change_pct"] < 10 and b["error_count"] == 0))
+    bars.append(("Slow consumers get RESYNC, never a silent gap",
+                 f"{slow['slow_resyncs']} of {slow['slow_subscribers']} got RESYNC, "
+                 f"{slow['slow_silent_gaps']} silent gaps",
+                 slow["slow_silent_gaps"] == 0 and slow["slow_events_after_resync"] == 0
+                 and slow["slow_resyncs"] == slow["slow_subscribers"]))
+
+storm = single_run("reconnect_storm.json")
+if storm:
+    md(f"## Reconnect storm (one room; {storm['changes_away']} changes while away, "
+       "reconnect with Last-Event-ID)\n")
+    md("| clients | reconnects/s | all at the head after s | catch-up p50 ms | p99 ms "
+       "| catch-up reads from cache | from the store | errors |")
+    md("|---|---|---|---|---|---|---|---|")
+    md(f"| {storm['clients']:,} | {storm['reconnects_per_s']:,.0f} | "
+       f"{storm['all_caught_up_s']:.2f} | {ms(storm['catch_up_latency']['p50_us'])} | "
+       f"{ms(storm['catch_up_latency']['p99_us'])} | "
+       f"{num(storm.get('catch_up_reads_cache'))} | {num(storm.get('catch_up_reads_store'))} | "
+       f"{storm['error_count']} |")
+    md(f"\nEvery client checked: exactly the changes after its last event id, then "
+       f"{storm['changes_after']} live ones, no gap and no duplicate. Errors: "
+       f"{storm['errors'] or 'none'}.\n")
+    bars.append(("Reconnect storm: all caught up within 5 s, nothing lost or duplicated",
+                 f"{storm['all_caught_up_s']:.2f} s for {storm['clients']:,} clients, "
+                 f"{storm['error_count']} errors",
+                 0 <= storm["all_caught_up_s"] < 5 and storm["error_count"] == 0))
+    if storm.get("metrics"):
+        bars.append(("Reconnect storm without a store query (checkpoints in the cache)",
+                     f"{storm['catch_up_reads_store']:,.0f} store reads, "
+                     f"{storm['catch_up_reads_cache']:,.0f} from the cache",
+                     storm["catch_up_reads_store"] == 0))
+
+churn = single_run("connect_during_fanout.json")
+if churn:
+    cores = nproc("connect_during_fanout.json")
+    base, during = churn["baseline_delivery_latency"], churn["churn_delivery_latency"]
+    md(f"## New SSE connections during fan-out ({churn['subscribers']:,} subscribers, "
+       f"{churn['publish_rate']:.0f} pushes/s)\n")
+    md("| new connections/s | per core | open p99 ms | fan-out p99 ms before | during "
+       "| p99 change | errors |")
+    md("|---|---|---|---|---|---|---|")
+    md(f"| {churn['churn_connects_per_s']:,.0f} | {churn['churn_connects_per_s'] / cores:,.0f} | "
+       f"{ms(churn['churn_open_latency']['p99_us'])} | {ms(base['p99_us'])} | "
+       f"{ms(during['p99_us'])} | {churn['p99_change_pct']:+.1f}% | {churn['error_count']} |")
+    md(f"\n{churn['churn_concurrency']} connections in flight, each closed after its first "
+       f"event; generator and server share the {cores} cores.\n")
+    bars.append(("2,000+ new SSE connections/s per core while fan-out runs",
+                 f"{churn['churn_connects_per_s']:,.0f}/s on {cores} cores "
+                 f"({churn['churn_connects_per_s'] / cores:,.0f}/core), fan-out p99 "
+                 f"{ms(during['p99_us'])} ms",
+                 churn["churn_connects_per_s"] / cores >= 2000 and churn["error_count"] == 0))
 
 # --- micro -----------------------------------------------------------------
 micro = load("micro.json")

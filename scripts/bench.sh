@@ -26,6 +26,8 @@ if [[ -z "${ROOMSYNC_BENCH_INNER:-}" ]]; then
   [[ -f /usr/lib/nginx/modules/ngx_nchan_module.so ]] || missing+=(libnginx-mod-nchan)
   /usr/bin/python3 -c "import matplotlib" 2>/dev/null || missing+=(python3-matplotlib)
   [[ -x /usr/lib/postgresql/15/bin/pgbench ]] || missing+=(postgresql-15)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
   if [[ ${#missing[@]} -gt 0 ]]; then
     echo "bench: installing ${missing[*]}" >&2
     apt-get update -qq
@@ -34,6 +36,12 @@ if [[ -z "${ROOMSYNC_BENCH_INNER:-}" ]]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$build_dir" -j2 --target roomsync roomsync-room roomsync-bench \
     roomsync-microbench
+  # The rxdb-server reference's packages, exactly as locked; their install
+  # scripts (native crypto of unused plugins, a banner) are not needed.
+  if [[ ! -f bench/rxdb/node_modules/.package-lock.json ||
+        bench/rxdb/package-lock.json -nt bench/rxdb/node_modules/.package-lock.json ]]; then
+    (cd bench/rxdb && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  fi
   export ROOMSYNC_BENCH_INNER=1
   unset ROOMSYNC_TEST_PGURL  # always our own server, same settings every run
   exec bash scripts/with-postgres.sh bash "$0" "$@"
@@ -127,7 +135,8 @@ doc=$(python3 -c 'import base64,os; print("{\"id\":\"x\",\"timestamp\":170000000
 for shape in one_room room_per_client; do
   room_expr="'ref-0'"
   [[ $shape == room_per_client ]] && room_expr="'ref-' || :client_id"
-  # storage/postgres_store.cc kCommitSql with one document: the fenced
+  # The store's commit (storage/postgres_statements.h kCommitSql) for one
+  # room and one document, in its simplest single-room form: the fenced
   # sequence bump and the upsert in one autocommit statement.
   cat >"$out/pgbench_$shape.sql" <<SQL
 \set n random(1, 2000000000)
@@ -168,6 +177,36 @@ $bench pull --url "$url" --room bench-pull --documents "$pull_docs" --batch_size
   --passes 2 --out "$out/pull.json"
 $bench pg-scan --pg_url "$store" --room bench-pull --batch_size 1000 --passes 2 \
   --out "$out/pg_scan.json"
+
+# --- push and pull vs rxdb-server (the JavaScript reference) ---------------
+# rxdb-server's replication endpoint on RxDB's in-memory storage
+# (bench/rxdb/server.mjs): not durable, so it is the ceiling of what the JS
+# stack does without a disk. It has no rooms: its one collection is the one
+# room of roomsync's runs. A fresh server for the pull, so that it catches
+# up exactly the seeded documents.
+rxdb_pull_docs=${ROOMSYNC_BENCH_RXDB_PULL_DOCS:-$pull_docs}
+start_rxdb() {
+  rxdb_port=$(free_port)
+  node bench/rxdb/server.mjs --port "$rxdb_port" >>"$out/rxdb-server.log" 2>&1 &
+  rxdb_pid=$!
+  pids+=("$rxdb_pid")
+  wait_http "http://127.0.0.1:$rxdb_port/healthz"
+  rxdb_url=http://127.0.0.1:$rxdb_port/messages/0
+}
+stop_rxdb() {
+  kill "$rxdb_pid" 2>/dev/null || echo "bench: rxdb-server had exited: see $out/rxdb-server.log" >&2
+  wait "$rxdb_pid" 2>/dev/null || true
+}
+log "push reference: rxdb-server (in-memory storage), one collection"
+start_rxdb
+$bench push --target rxdb --url "$rxdb_url" --duration_s "$dur" --warmup_s "$warm" \
+  --server_pid "$rxdb_pid" --clients "$clients" --rooms 1 --label rxdb --out "$out/rxdb_push.json"
+stop_rxdb
+log "pull reference: rxdb-server, catch-up of $rxdb_pull_docs documents"
+start_rxdb
+$bench pull --target rxdb --url "$rxdb_url" --documents "$rxdb_pull_docs" --batch_size 1000 \
+  --passes 2 --out "$out/rxdb_pull.json"
+stop_rxdb
 
 log "grpc-push: the room service alone, without the gateway"
 grpc_port=$(free_port)
@@ -248,6 +287,42 @@ for n in $fan_runs; do
 done
 rm -rf "$nginx_dir"
 
+# --- SSE streams: slow consumers, reconnect storm, connects during fan-out ---
+# Each on a fresh node, which also exports the room service's Prometheus
+# metrics: the reconnect storm counts catch-up reads from the recent-changes
+# cache vs the store there.
+if [[ $mode == full ]]; then
+  slow_subs=2000; storm_clients=10000; churn_subs=5000
+else
+  slow_subs=200; storm_clients=1000; churn_subs=500
+fi
+start_node_metrics() {
+  http_port=$(free_port)
+  metrics_port=$(free_port)
+  "$build_dir"/services/node/roomsync --http "127.0.0.1:$http_port" --store "$store" --auth off \
+    --http_threads 2 --log_level warning --metrics "127.0.0.1:$metrics_port" \
+    >>"$out/roomsync.log" 2>&1 &
+  node_pid=$!
+  pids+=("$node_pid")
+  url=http://127.0.0.1:$http_port
+  wait_http "$url/healthz"
+}
+log "slow-consumers: $slow_subs subscribers, 1% reading at 1 KB/s"
+start_node_metrics
+$bench slow-consumers --url "$url" --subscribers "$slow_subs" --rate 50 --duration_s "$dur" \
+  --warmup_s 1 --out "$out/slow_consumers.json"
+stop_node
+log "reconnect-storm: $storm_clients clients reconnecting with Last-Event-ID"
+start_node_metrics
+$bench reconnect-storm --url "$url" --subscribers "$storm_clients" --changes_away 50 \
+  --metrics_url "http://127.0.0.1:$metrics_port/metrics" --out "$out/reconnect_storm.json"
+stop_node
+log "connect-during-fanout: $churn_subs subscribers at 20 pushes/s, new connections meanwhile"
+start_node_metrics
+$bench connect-during-fanout --url "$url" --subscribers "$churn_subs" --rate 20 \
+  --duration_s "$dur" --warmup_s 1 --out "$out/connect_during_fanout.json"
+stop_node
+
 # --- report -----------------------------------------------------------------
 log "report"
 {
@@ -271,10 +346,10 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.json")):
     report = json.load(open(path))
     for series in report.get("series", []):
         name = f"{path.rsplit('/', 1)[-1]} {series.get('label') or series.get('clients') or ''}"
-        for key in ("error_count", "connect_errors", "missing_deliveries", "resyncs"):
+        for key in ("error_count", "connect_errors", "missing_deliveries", "resyncs", "error"):
             if series.get(key):
                 problems.append(f"{name}: {key} = {series[key]}")
-        for key in ("pushes", "deliveries", "documents"):
+        for key in ("pushes", "deliveries", "documents", "pulled_documents"):
             if key in series and not series[key]:
                 problems.append(f"{name}: no {key}")
 if problems:
