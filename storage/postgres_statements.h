@@ -51,20 +51,24 @@ SELECT fence.room, count(written.room)
 FROM fence LEFT JOIN written ON written.room = fence.room
 GROUP BY fence.room)sql";
 
-// The room's head, creating the room on first use, in one round trip. The
-// INSERT's new row is invisible to the SELECT of the same statement, so
-// exactly one branch answers; when a concurrent creator wins the race, the
-// INSERT waits for it and does nothing, the SELECT's snapshot predates its
-// row, and no row comes back: the caller asks again.
-inline constexpr const char* kOpenRoomSql = R"sql(
+// The heads of a group of rooms, creating those that do not exist yet, in
+// one round trip. An INSERT's new rows are invisible to the SELECT of the
+// same statement, so each room is answered by one branch; when a
+// concurrent creator wins a race, the INSERT waits for it and does
+// nothing, the SELECT's snapshot predates its row, and that room gets no
+// row: the caller asks again. A room named twice is inserted once.
+//   $1, $2: per room (room, the epoch to create it with)
+inline constexpr const char* kOpenRoomsSql = R"sql(
 WITH created AS (
-  INSERT INTO rooms (room, epoch, last_seq) VALUES ($1, $2, 0)
+  INSERT INTO rooms (room, epoch, last_seq)
+  SELECT k.room, k.epoch, 0 FROM unnest($1::text[], $2::text[]) AS k(room, epoch)
   ON CONFLICT (room) DO NOTHING
-  RETURNING epoch, last_seq, stored_bytes
+  RETURNING room, epoch, last_seq, stored_bytes
 )
-SELECT epoch, last_seq, stored_bytes FROM created
+SELECT room, epoch, last_seq, stored_bytes FROM created
 UNION ALL
-SELECT epoch, last_seq, stored_bytes FROM rooms WHERE room = $1)sql";
+SELECT r.room, r.epoch, r.last_seq, r.stored_bytes
+FROM rooms r WHERE r.room = ANY ($1::text[]))sql";
 
 // The keys of a group of lookups (of any rooms) in one round trip, each an
 // independent probe of the primary key (LATERAL ... LIMIT 1 keeps the

@@ -20,6 +20,15 @@
 namespace roomsync {
 namespace storage_internal {
 
+// One Store::OpenRoom call waiting in (or being run by) a group.
+struct OpenRoomRequest {
+  std::string_view room;
+  std::string epoch;  // for the room if it is created
+  size_t bytes = 0;
+  absl::StatusOr<RoomHead> result{absl::UnknownError("open did not run")};
+  bool done = false;  // guarded by the queue's mutex
+};
+
 // One Store::Lookup call waiting in (or being run by) a lookup group.
 struct LookupRequest {
   std::string_view room;
@@ -38,6 +47,7 @@ using storage_internal::CommitRequest;
 using storage_internal::GroupLimits;
 using storage_internal::GroupQueue;
 using storage_internal::LookupRequest;
+using storage_internal::OpenRoomRequest;
 using storage_internal::PgArrayLiteral;
 
 // A group's statement is about as cheap as one request's, so take what
@@ -46,6 +56,8 @@ using storage_internal::PgArrayLiteral;
 // once per commit group because its fence is checked once per statement.
 constexpr GroupLimits kCommitGroupLimits{
     .max_requests = 64, .max_bytes = 16 << 20, .max_running_groups = 2, .distinct_rooms = true};
+constexpr GroupLimits kOpenRoomGroupLimits{
+    .max_requests = 64, .max_bytes = 1 << 20, .max_running_groups = 2, .distinct_rooms = false};
 constexpr GroupLimits kLookupGroupLimits{
     .max_requests = 64, .max_bytes = 4 << 20, .max_running_groups = 2, .distinct_rooms = false};
 using namespace storage_internal::postgres_sql;  // NOLINT: the statements
@@ -58,7 +70,7 @@ void PrepareStatements(pqxx::connection& conn) {
     pqxx::nontransaction tx(conn);
     tx.exec(kSessionSetupSql);
   }
-  conn.prepare("open_room", kOpenRoomSql);
+  conn.prepare("open_rooms", kOpenRoomsSql);
   conn.prepare("commit", kCommitSql);
   conn.prepare("lookup", kLookupSql);
   conn.prepare("since_all", kSinceAllSql);
@@ -128,6 +140,7 @@ absl::Status Migrate(pqxx::connection& conn) {
 // the pool bounds how many commits can share one WAL flush.
 PostgresStore::PostgresStore(const std::string& url, int max_connections)
     : pool_(url, max_connections, &PrepareStatements),
+      opens_(std::make_unique<GroupQueue<OpenRoomRequest>>(kOpenRoomGroupLimits)),
       lookups_(std::make_unique<GroupQueue<LookupRequest>>(kLookupGroupLimits)),
       commits_(std::make_unique<GroupQueue<CommitRequest>>(kCommitGroupLimits)) {}
 
@@ -179,19 +192,51 @@ absl::StatusOr<RoomHead> PostgresStore::OpenRoom(std::string_view room) {
   if (absl::Status s = storage_internal::CheckRoom(room); !s.ok()) return s;
   absl::StatusOr<std::string> epoch = storage_internal::NewRoomEpoch();
   if (!epoch.ok()) return epoch.status();
-  return Run<RoomHead>(false, [&](pqxx::connection& conn) -> absl::StatusOr<RoomHead> {
-    pqxx::nontransaction tx(conn);
-    // Each statement is its own snapshot: the second try sees the row of a
-    // creator that won a race with the first.
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      pqxx::result head = tx.exec_prepared("open_room", Text(room), *epoch);
-      if (!head.empty()) {
-        return RoomHead{head[0][0].as<std::string>(), head[0][1].as<int64_t>(),
-                        head[0][2].as<int64_t>()};
-      }
+  // A room that lost a creation race gets no row the first time; the
+  // second statement sees the winner's.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    OpenRoomRequest request;
+    request.room = room;
+    request.epoch = *epoch;
+    request.bytes = room.size() + epoch->size();
+    opens_->Submit(request,
+                   [this](std::span<OpenRoomRequest* const> group) { OpenRoomGroup(group); });
+    if (request.result.ok() || request.result.status().code() != absl::StatusCode::kNotFound) {
+      return request.result;
     }
-    return absl::InternalError("room neither created nor found");
-  });
+  }
+  return absl::InternalError("room neither created nor found");
+}
+
+void PostgresStore::OpenRoomGroup(std::span<OpenRoomRequest* const> group) {
+  PgArrayLiteral rooms, epochs;
+  for (const OpenRoomRequest* request : group) {
+    rooms.AddText(request->room);
+    epochs.AddText(request->epoch);
+  }
+  const std::string rooms_param = std::move(rooms).Finish();
+  const std::string epochs_param = std::move(epochs).Finish();
+  using Heads = absl::flat_hash_map<std::string, RoomHead>;
+  absl::StatusOr<Heads> heads =
+      Run<Heads>(false, [&](pqxx::connection& conn) -> absl::StatusOr<Heads> {
+        pqxx::nontransaction tx(conn);
+        Heads heads;
+        for (const pqxx::row& row : tx.exec_prepared("open_rooms", rooms_param, epochs_param)) {
+          heads[row[0].as<std::string>()] = RoomHead{
+              row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<int64_t>()};
+        }
+        return heads;
+      });
+  for (OpenRoomRequest* request : group) {
+    if (!heads.ok()) {
+      request->result = heads.status();
+      continue;
+    }
+    auto it = heads->find(ToAbsl(request->room));
+    request->result = it != heads->end()
+                          ? absl::StatusOr<RoomHead>(it->second)
+                          : absl::NotFoundError("room created by a concurrent writer");
+  }
 }
 
 absl::StatusOr<std::vector<std::optional<StoredDocument>>> PostgresStore::Lookup(

@@ -2,7 +2,8 @@
 //
 // Every call is one statement on a pooled connection (one round trip).
 // Commits and lookups of different rooms that arrive together travel
-// together (storage/group_queue.h): one statement checks every room's
+// together (storage/group_queue.h): one statement opens (or creates) every
+// room of a group; one statement checks every room's
 // fence and upserts every room's documents, its implicit transaction
 // making it atomic per room and sharing one WAL flush; one query probes
 // the keys of every lookup. Batches travel as array parameters and are
@@ -22,6 +23,7 @@ namespace roomsync {
 namespace storage_internal {
 struct CommitRequest;
 struct LookupRequest;
+struct OpenRoomRequest;
 template <typename Request>
 class GroupQueue;
 }  // namespace storage_internal
@@ -59,10 +61,12 @@ class PostgresStore final : public Store {
       std::string_view room, Seq bound, const ReadRange& range, bool ascending);
 
   // One statement for a group; every request gets its result.
+  void OpenRoomGroup(std::span<storage_internal::OpenRoomRequest* const> group);
   void LookupGroup(std::span<storage_internal::LookupRequest* const> group);
   void CommitGroup(std::span<storage_internal::CommitRequest* const> group);
 
   storage_internal::PgConnectionPool pool_;
+  std::unique_ptr<storage_internal::GroupQueue<storage_internal::OpenRoomRequest>> opens_;
   std::unique_ptr<storage_internal::GroupQueue<storage_internal::LookupRequest>> lookups_;
   std::unique_ptr<storage_internal::GroupQueue<storage_internal::CommitRequest>> commits_;
 };

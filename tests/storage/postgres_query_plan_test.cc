@@ -133,7 +133,7 @@ TEST_F(StorePostgresPlans, CommitAndOpenRoomProbeRoomsByKey) {
                          {"{room,other-room}", "{4000,0}", "{4001,1}", "{10,10}",
                           "{room,other-room}", "{messages,messages}", "{new1,new2}",
                           "{4001,1}", "{1,1}", "{f,f}", "{\\x00,\\x00}"}};
-  const Statement open_room{"open_room", sql::kOpenRoomSql, {"room", "epoch"}};
+  const Statement open_room{"open_rooms", sql::kOpenRoomsSql, {"{room,other}", "{e1,e2}"}};
   PrepareOnEmptyTable(commit);
   PrepareOnEmptyTable(open_room);
   Fill();
