@@ -79,6 +79,10 @@ struct GatewayConfig {
   absl::Duration keepalive_interval = absl::Seconds(15);
   // Bytes queued for one SSE session before it gets RESYNC and is closed.
   size_t max_sse_queue_bytes = 1 << 20;
+  // The kernel send buffer of each SSE socket (Linux doubles it); 0 leaves
+  // it to autotuning, which lets a stalled client's socket grow to
+  // net.ipv4.tcp_wmem's maximum (4 MiB) with the RESYNC queued behind it.
+  int sse_send_buffer_bytes = 128 << 10;
   // A stream catch-up larger than this many documents answers RESYNC (the
   // client pulls instead, which pages efficiently).
   size_t max_sse_catch_up_documents = 10000;

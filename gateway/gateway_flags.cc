@@ -21,6 +21,9 @@ ABSL_FLAG(int, max_streams_per_subject, 0, "open SSE streams per token subject; 
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate chain for HTTPS on the HTTP port (reloaded when the file changes)");
 ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for --tls_cert_file");
+ABSL_FLAG(int, sse_send_buffer_kib, 128,
+          "kernel send buffer of each SSE socket in KiB (bounds kernel memory per "
+          "stream and how much a stalled client holds before its RESYNC); 0 = autotuning");
 ABSL_FLAG(int, grpc_deadline_ms, 10000,
           "deadline of each unary call to the room service, in ms (504 deadline_exceeded after it)");
 
@@ -69,6 +72,11 @@ absl::StatusOr<GatewayConfig> GatewayConfigFromFlags() {
   if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
     return absl::InvalidArgumentError("--tls_cert_file and --tls_key_file go together");
   }
+  const int sse_send_buffer_kib = absl::GetFlag(FLAGS_sse_send_buffer_kib);
+  if (sse_send_buffer_kib < 0 || sse_send_buffer_kib > (1 << 20)) {
+    return absl::InvalidArgumentError("--sse_send_buffer_kib must be 0 to 1048576");
+  }
+  config.sse_send_buffer_bytes = sse_send_buffer_kib << 10;
   const int grpc_deadline_ms = absl::GetFlag(FLAGS_grpc_deadline_ms);
   if (grpc_deadline_ms <= 0) {
     return absl::InvalidArgumentError("--grpc_deadline_ms must be positive");

@@ -24,13 +24,6 @@ namespace {
 
 std::atomic<uint64_t> next_session_id{1};
 
-// The kernel's send buffer of a stream (Linux doubles the value asked). Left
-// to autotuning it grows to net.ipv4.tcp_wmem's maximum (4 MiB) for a
-// client that stalls: kernel memory per connection beyond the session's own
-// bound, and a RESYNC that waits behind megabytes the client may never read.
-// 128 KiB still holds a whole catch-up page (500 small documents).
-constexpr int kSseSendBufferBytes = 128 << 10;
-
 // The full HTTP response refusing a stream whose head was not sent yet.
 std::string RefusalResponse(const GatewayContext& context, std::string_view origin,
                             std::string_view reason) {
@@ -60,8 +53,12 @@ SseSession::~SseSession() { context_.metrics.SseSessionClosed(); }
 
 void SseSession::Start() {
   stream_.tcp().expires_never();
-  beast::error_code ignored;  // an unusual socket keeps the system's default
-  stream_.socket().set_option(net::socket_base::send_buffer_size(kSseSendBufferBytes), ignored);
+  if (context_.config.sse_send_buffer_bytes > 0) {
+    // Kernel memory per connection is bounded too (gateway.h).
+    beast::error_code ignored;  // an unusual socket keeps the system's default
+    stream_.socket().set_option(
+        net::socket_base::send_buffer_size(context_.config.sse_send_buffer_bytes), ignored);
+  }
   net::post(stream_.get_executor(), [self = shared_from_this()] { self->WatchForClose(); });
   context_.keepalive->Add(shared_from_this());
   context_.fanouts->Attach(shared_from_this());
