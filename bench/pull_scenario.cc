@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <future>
 #include <simdjson.h>
 
@@ -82,45 +83,42 @@ struct Puller {
   simdjson::dom::parser parser;
   std::promise<void> done;
 
+  // One page request: the roomsync protocol's or rxdb-server's /pull (what
+  // its client's pull handler sends: lwt, id, limit), following the
+  // returned checkpoint until an empty page.
   void Next() {
-    if (!rxdb_endpoint.empty()) return NextRxdb();
+    if (!rxdb_endpoint.empty()) {
+      return Fetch(rxdb::PullTarget(rxdb_endpoint, rxdb_checkpoint, options->batch_size),
+                   [this](const std::string& body, size_t* count) {
+                     return rxdb::ParsePull(parser, body, count, &rxdb_checkpoint);
+                   });
+    }
     std::string target = "/v1/rooms/" + options->room + "/replicate/pull?collection=" +
                          options->collection + "&batchSize=" + std::to_string(options->batch_size);
     if (!checkpoint.empty()) target += "&checkpoint=" + UrlEncode(checkpoint);
+    Fetch(std::move(target), [this](const std::string& body, size_t* count) {
+      simdjson::dom::element root;
+      simdjson::dom::array documents;
+      simdjson::dom::element next;
+      if (parser.parse(body).get(root) || root["documents"].get_array().get(documents) ||
+          root["checkpoint"].get(next)) {
+        return false;
+      }
+      *count = documents.size();
+      checkpoint = simdjson::minify(next);
+      return true;
+    });
+  }
+
+  // GETs `target`; `consume` reads the page's document count and keeps its
+  // checkpoint (false: not a pull answer).
+  void Fetch(std::string target,
+             std::function<bool(const std::string& body, size_t* count)> consume) {
     const Clock::time_point sent = Clock::now();
     connection->Request(
         http::verb::get, std::move(target), {},
-        [this, sent](const std::string& e, int status, std::string body) {
-          latency->Record(
-              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent).count());
-          ++requests;
-          if (!e.empty() || status != 200) {
-            error = e.empty() ? "pull http " + std::to_string(status) : e;
-            return done.set_value();
-          }
-          simdjson::dom::element root;
-          simdjson::dom::array documents;
-          simdjson::dom::element next;
-          if (parser.parse(body).get(root) || root["documents"].get_array().get(documents) ||
-              root["checkpoint"].get(next)) {
-            error = "pull: unexpected body";
-            return done.set_value();
-          }
-          const size_t count = documents.size();
-          pulled += count;
-          checkpoint = simdjson::minify(next);
-          if (count == 0) return done.set_value();
-          Next();
-        });
-  }
-
-  // The same loop on rxdb-server's /pull: what its client's pull handler
-  // sends (lwt, id, limit), following the returned checkpoint.
-  void NextRxdb() {
-    const Clock::time_point sent = Clock::now();
-    connection->Request(
-        http::verb::get, rxdb::PullTarget(rxdb_endpoint, rxdb_checkpoint, options->batch_size), {},
-        [this, sent](const std::string& e, int status, std::string body) {
+        [this, sent, consume = std::move(consume)](const std::string& e, int status,
+                                                   std::string body) {
           latency->Record(
               std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent).count());
           ++requests;
@@ -129,13 +127,13 @@ struct Puller {
             return done.set_value();
           }
           size_t count = 0;
-          if (!rxdb::ParsePull(parser, body, &count, &rxdb_checkpoint)) {
+          if (!consume(body, &count)) {
             error = "pull: unexpected body";
             return done.set_value();
           }
           pulled += count;
           if (count == 0) return done.set_value();
-          NextRxdb();
+          Next();
         });
   }
 };
