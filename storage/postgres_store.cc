@@ -51,15 +51,17 @@ using storage_internal::OpenRoomRequest;
 using storage_internal::PgArrayLiteral;
 
 // A group's statement is about as cheap as one request's, so take what
-// queued up. Two groups may run at once, on two connections, so that one
-// group's WAL flush overlaps the next group's gathering; a room appears
-// once per commit group because its fence is checked once per statement.
+// queued up, one group at a time: against two at a time (64 clients on 64
+// rooms, and 16 on 16, several runs each), one gave about 25% more
+// pushes/s at about 20% less CPU per push, because the groups were larger.
+// A room appears once per commit group: its fence is checked once per
+// statement.
 constexpr GroupLimits kCommitGroupLimits{
-    .max_requests = 64, .max_bytes = 16 << 20, .max_running_groups = 2, .distinct_rooms = true};
-constexpr GroupLimits kOpenRoomGroupLimits{
-    .max_requests = 64, .max_bytes = 1 << 20, .max_running_groups = 2, .distinct_rooms = false};
+    .max_requests = 64, .max_bytes = 16 << 20, .max_running_groups = 1, .distinct_rooms = true};
 constexpr GroupLimits kLookupGroupLimits{
-    .max_requests = 64, .max_bytes = 4 << 20, .max_running_groups = 2, .distinct_rooms = false};
+    .max_requests = 64, .max_bytes = 4 << 20, .max_running_groups = 1, .distinct_rooms = false};
+constexpr GroupLimits kOpenRoomGroupLimits{
+    .max_requests = 64, .max_bytes = 1 << 20, .max_running_groups = 1, .distinct_rooms = false};
 using namespace storage_internal::postgres_sql;  // NOLINT: the statements
 
 // pg_advisory_xact_lock key serializing migrations: "roomsync" in ASCII.
