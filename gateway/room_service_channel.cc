@@ -1,27 +1,12 @@
 #include "gateway/room_service_channel.h"
 
-#include <fstream>
-#include <iterator>
-
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
-#include "absl/strings/str_cat.h"
+#include "base/file.h"
 
 namespace roomsync {
-namespace {
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.is_open() || pem.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read ", flag, " ", path));
-  }
-  return pem;
-}
-
-}  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenRoomServiceChannel(
     const RoomServiceChannelConfig& config) {
@@ -43,13 +28,13 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenRoomServiceChannel(
         "--room_service_tls_cert and --room_service_tls_key go together");
   }
   grpc::SslCredentialsOptions options;
-  absl::StatusOr<std::string> ca = ReadPem(config.ca_file, "--room_service_tls_ca");
+  absl::StatusOr<std::string> ca = ReadNonEmptyFile(config.ca_file, "--room_service_tls_ca");
   if (!ca.ok()) return ca.status();
   options.pem_root_certs = *std::move(ca);
   if (!config.cert_file.empty()) {
-    absl::StatusOr<std::string> cert = ReadPem(config.cert_file, "--room_service_tls_cert");
+    absl::StatusOr<std::string> cert = ReadNonEmptyFile(config.cert_file, "--room_service_tls_cert");
     if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key = ReadPem(config.key_file, "--room_service_tls_key");
+    absl::StatusOr<std::string> key = ReadNonEmptyFile(config.key_file, "--room_service_tls_key");
     if (!key.ok()) return key.status();
     options.pem_cert_chain = *std::move(cert);
     options.pem_private_key = *std::move(key);

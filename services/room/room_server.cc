@@ -1,7 +1,5 @@
 #include "services/room/room_server.h"
 
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 #include <boost/asio/thread_pool.hpp>
@@ -12,6 +10,7 @@
 #include <prometheus/registry.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/file.h"
 #include "absl/synchronization/notification.h"
 #include "base/log.h"
 #include "services/room/room_auth.h"
@@ -27,25 +26,16 @@ struct GrpcServerPems {
   std::string cert, key, ca;
 };
 
-absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.is_open() || pem.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read ", flag, " ", path));
-  }
-  return pem;
-}
-
 absl::StatusOr<GrpcServerPems> ReadServerPems(const GrpcServerTls& tls) {
   GrpcServerPems pems;
-  absl::StatusOr<std::string> cert = ReadPem(tls.cert_file, "--grpc_tls_cert");
+  absl::StatusOr<std::string> cert = ReadNonEmptyFile(tls.cert_file, "--grpc_tls_cert");
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem(tls.key_file, "--grpc_tls_key");
+  absl::StatusOr<std::string> key = ReadNonEmptyFile(tls.key_file, "--grpc_tls_key");
   if (!key.ok()) return key.status();
   pems.cert = *std::move(cert);
   pems.key = *std::move(key);
   if (!tls.ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadPem(tls.ca_file, "--grpc_tls_ca");
+    absl::StatusOr<std::string> ca = ReadNonEmptyFile(tls.ca_file, "--grpc_tls_ca");
     if (!ca.ok()) return ca.status();
     pems.ca = *std::move(ca);
   }
