@@ -335,6 +335,18 @@ void Room::CatchUpAndRegister(std::shared_ptr<ChangeSubscriber> subscriber,
     if (!page.ok()) return subscriber->OnResync("store unavailable during catch-up");
     context_.metrics->CountRead("subscribe", /*from_cache=*/false);
     bool complete = page->size() < static_cast<size_t>(kCatchUpPage);
+    // A commit is visible in the store before this room publishes it (and
+    // appends it to the cache). Such documents come live or from the cache
+    // once registered; sending them from the page too would repeat them.
+    // Cutting the page there means everything up to head_before_read is
+    // read.
+    auto unpublished = std::find_if(page->begin(), page->end(), [&](const StoredDocument& doc) {
+      return doc.seq > head_before_read;
+    });
+    if (unpublished != page->end()) {
+      page->erase(unpublished, page->end());
+      complete = true;
+    }
     sent += page->size();
     if (sent > max_catch_up) return subscriber->OnResync("catch-up larger than the stream serves");
     if (!page->empty()) {
