@@ -14,7 +14,7 @@ namespace roomsync::storage_internal::postgres_sql {
 // cached while a table was empty picks one: the multi-room fence's
 // UPDATE ... FROM unnest() hash-joined a full scan of rooms. This keeps
 // those plans on the indexes from the first statement on.
-inline constexpr const char* kSessionSetupSql = "SET enable_seqscan = off";
+inline constexpr const char* kSessionSetupSql = "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan";
 
 // The commit of a group of rooms (one request per room) in one statement:
 // each room's fence, its stored-bytes update and the upsert of its
@@ -27,29 +27,45 @@ inline constexpr const char* kSessionSetupSql = "SET enable_seqscan = off";
 //   $1..$4: per room (room, expected last_seq, new last_seq, bytes delta)
 //   $5..$11: per document (room, collection, id, seq, timestamp_ms,
 //            deleted, json)
-inline constexpr const char* kCommitSql = R"sql(
-WITH fence AS (
-  UPDATE rooms r SET last_seq = f.new_last_seq,
-                     stored_bytes = r.stored_bytes + f.stored_bytes_delta
-  FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])
-       AS f(room, expected_last_seq, new_last_seq, stored_bytes_delta)
-  WHERE r.room = f.room AND r.last_seq = f.expected_last_seq
-  RETURNING r.room
-), written AS (
-  INSERT INTO documents AS d (room, collection, id, seq, timestamp_ms, deleted, json)
-  SELECT b.room, b.collection, b.id, b.seq, b.timestamp_ms, b.deleted, b.json
-  FROM unnest($5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[],
-              $10::boolean[], $11::bytea[])
-       AS b(room, collection, id, seq, timestamp_ms, deleted, json)
-  WHERE b.room IN (SELECT room FROM fence)
-  ON CONFLICT (room, collection, id) DO UPDATE SET
-    seq = EXCLUDED.seq, timestamp_ms = EXCLUDED.timestamp_ms,
-    deleted = EXCLUDED.deleted, json = EXCLUDED.json
-  RETURNING d.room
-)
-SELECT fence.room, count(written.room)
-FROM fence LEFT JOIN written ON written.room = fence.room
-GROUP BY fence.room)sql";
+#define ROOMSYNC_PG_COMMIT_HEAD                                                   \
+  "WITH fence AS ("                                                            \
+  " UPDATE rooms r SET last_seq = f.new_last_seq,"                             \
+  " stored_bytes = r.stored_bytes + f.stored_bytes_delta"                      \
+  " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])"        \
+  " AS f(room, expected_last_seq, new_last_seq, stored_bytes_delta)"           \
+  " WHERE r.room = f.room AND r.last_seq = f.expected_last_seq"                \
+  " RETURNING r.room"                                                          \
+  "), written AS ("                                                            \
+  " INSERT INTO documents AS d (room, collection, id, seq, timestamp_ms, deleted, json)" \
+  " SELECT b.room, b.collection, b.id, b.seq, b.timestamp_ms, b.deleted, b.json" \
+  " FROM unnest($5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[]," \
+  " $10::boolean[], $11::bytea[])"                                             \
+  " AS b(room, collection, id, seq, timestamp_ms, deleted, json)"              \
+  " WHERE b.room IN (SELECT room FROM fence)"
+#define ROOMSYNC_PG_COMMIT_TAIL                                                \
+  " RETURNING d.room"                                                          \
+  ")"                                                                          \
+  " SELECT fence.room, count(written.room)"                                    \
+  " FROM fence LEFT JOIN written ON written.room = fence.room"                 \
+  " GROUP BY fence.room"
+
+inline constexpr const char* kCommitSql =
+    ROOMSYNC_PG_COMMIT_HEAD
+    " ON CONFLICT (room, collection, id) DO UPDATE SET"
+    " seq = EXCLUDED.seq, timestamp_ms = EXCLUDED.timestamp_ms,"
+    " deleted = EXCLUDED.deleted, json = EXCLUDED.json"
+    ROOMSYNC_PG_COMMIT_TAIL;
+
+// The same commit for documents whose keys the caller asserts are not
+// stored (CommitFence::keys_are_new: it skipped the Lookup). A plain
+// INSERT: a key that is stored after all raises unique_violation (23505),
+// which rolls the whole statement back, fences included, and the caller
+// redoes that room with a Lookup. One round trip per push instead of two.
+inline constexpr const char* kCommitNewKeysSql =
+    ROOMSYNC_PG_COMMIT_HEAD ROOMSYNC_PG_COMMIT_TAIL;
+
+#undef ROOMSYNC_PG_COMMIT_HEAD
+#undef ROOMSYNC_PG_COMMIT_TAIL
 
 // The heads of a group of rooms, creating those that do not exist yet, in
 // one round trip. An INSERT's new rows are invisible to the SELECT of the

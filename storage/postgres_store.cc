@@ -74,6 +74,7 @@ void PrepareStatements(pqxx::connection& conn) {
   }
   conn.prepare("open_rooms", kOpenRoomsSql);
   conn.prepare("commit", kCommitSql);
+  conn.prepare("commit_new_keys", kCommitNewKeysSql);
   conn.prepare("lookup", kLookupSql);
   conn.prepare("since_all", kSinceAllSql);
   conn.prepare("since_collection", kSinceCollectionSql);
@@ -144,7 +145,8 @@ PostgresStore::PostgresStore(const std::string& url, int max_connections)
     : pool_(url, max_connections, &PrepareStatements),
       opens_(std::make_unique<GroupQueue<OpenRoomRequest>>(kOpenRoomGroupLimits)),
       lookups_(std::make_unique<GroupQueue<LookupRequest>>(kLookupGroupLimits)),
-      commits_(std::make_unique<GroupQueue<CommitRequest>>(kCommitGroupLimits)) {}
+      commits_(std::make_unique<GroupQueue<CommitRequest>>(kCommitGroupLimits)),
+      new_key_commits_(std::make_unique<GroupQueue<CommitRequest>>(kCommitGroupLimits)) {}
 
 PostgresStore::~PostgresStore() = default;
 
@@ -313,11 +315,15 @@ absl::Status PostgresStore::Commit(std::string_view room, const CommitFence& fen
     return s;
   }
   CommitRequest request(room, fence, documents, stored_bytes_delta);
-  commits_->Submit(request, [this](std::span<CommitRequest* const> group) { CommitGroup(group); });
+  const bool new_keys = fence.keys_are_new;
+  (new_keys ? new_key_commits_ : commits_)
+      ->Submit(request, [this, new_keys](std::span<CommitRequest* const> group) {
+        CommitGroup(group, new_keys);
+      });
   return request.result;
 }
 
-void PostgresStore::CommitGroup(std::span<CommitRequest* const> group) {
+void PostgresStore::CommitGroup(std::span<CommitRequest* const> group, bool keys_are_new) {
   PgArrayLiteral rooms, expected, new_last, deltas;
   PgArrayLiteral doc_rooms, collections, ids, seqs, timestamps, deleted, jsons;
   for (const CommitRequest* request : group) {
@@ -342,12 +348,21 @@ void PostgresStore::CommitGroup(std::span<CommitRequest* const> group) {
         // Autocommit: the statement's implicit transaction is the commit,
         // so the whole group costs one round trip (no BEGIN/COMMIT).
         pqxx::nontransaction tx(conn);
-        pqxx::result r = tx.exec_prepared(
-            "commit", std::move(rooms).Finish(), std::move(expected).Finish(),
-            std::move(new_last).Finish(), std::move(deltas).Finish(),
-            std::move(doc_rooms).Finish(), std::move(collections).Finish(),
-            std::move(ids).Finish(), std::move(seqs).Finish(), std::move(timestamps).Finish(),
-            std::move(deleted).Finish(), std::move(jsons).Finish());
+        pqxx::result r;
+        try {
+          r = tx.exec_prepared(
+              keys_are_new ? "commit_new_keys" : "commit", std::move(rooms).Finish(),
+              std::move(expected).Finish(), std::move(new_last).Finish(),
+              std::move(deltas).Finish(), std::move(doc_rooms).Finish(),
+              std::move(collections).Finish(), std::move(ids).Finish(), std::move(seqs).Finish(),
+              std::move(timestamps).Finish(), std::move(deleted).Finish(),
+              std::move(jsons).Finish());
+        } catch (const pqxx::unique_violation&) {
+          // The statement rolled back whole. The fences hold every room's
+          // seqs against other writers, so the duplicate is a stored key.
+          if (keys_are_new) return absl::AlreadyExistsError("a document's key is already stored");
+          throw;
+        }
         Written written;
         for (const pqxx::row& row : r) written[row[0].as<std::string>()] = row[1].as<int64_t>();
         return written;
@@ -355,11 +370,13 @@ void PostgresStore::CommitGroup(std::span<CommitRequest* const> group) {
   if (!written.ok()) {
     const absl::StatusCode code = written.status().code();
     if (group.size() > 1 &&
-        (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kAborted)) {
+        (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kAborted ||
+         code == absl::StatusCode::kAlreadyExists)) {
       // The statement failed as a whole and wrote nothing; the cause may
-      // be one request's (bad data, a racing writer's unique seq): commit
-      // each alone, so that the others are not refused for it.
-      for (CommitRequest* request : group) CommitGroup(std::span(&request, 1));
+      // be one request's (bad data, a racing writer's unique seq, a stored
+      // key among "new" ones): commit each alone, so that the others are
+      // not refused for it.
+      for (CommitRequest* request : group) CommitGroup(std::span(&request, 1), keys_are_new);
       return;
     }
     for (CommitRequest* request : group) request->result = written.status();

@@ -63,12 +63,17 @@ class PostgresStore final : public Store {
   // One statement for a group; every request gets its result.
   void OpenRoomGroup(std::span<storage_internal::OpenRoomRequest* const> group);
   void LookupGroup(std::span<storage_internal::LookupRequest* const> group);
-  void CommitGroup(std::span<storage_internal::CommitRequest* const> group);
+  // `keys_are_new`: every request's fence says so (CommitFence), and the
+  // group runs the insert-only statement.
+  void CommitGroup(std::span<storage_internal::CommitRequest* const> group, bool keys_are_new);
 
   storage_internal::PgConnectionPool pool_;
   std::unique_ptr<storage_internal::GroupQueue<storage_internal::OpenRoomRequest>> opens_;
   std::unique_ptr<storage_internal::GroupQueue<storage_internal::LookupRequest>> lookups_;
   std::unique_ptr<storage_internal::GroupQueue<storage_internal::CommitRequest>> commits_;
+  // Commits of new keys only: a group's statement is either an upsert or a
+  // plain insert, so they gather apart.
+  std::unique_ptr<storage_internal::GroupQueue<storage_internal::CommitRequest>> new_key_commits_;
 };
 
 }  // namespace roomsync

@@ -19,6 +19,8 @@ constexpr const char* kUpsert =
     "ON CONFLICT (room, collection, id) DO UPDATE SET seq = excluded.seq, "
     "timestamp_ms = excluded.timestamp_ms, deleted = excluded.deleted, "
     "json = excluded.json";
+constexpr const char* kKeyStored =
+    "SELECT 1 FROM documents WHERE room = ?1 AND collection = ?2 AND id = ?3";
 constexpr const char* kSetLastSeq =
     "UPDATE rooms SET last_seq = ?2, stored_bytes = stored_bytes + ?3 WHERE room = ?1";
 
@@ -37,6 +39,21 @@ absl::Status WriteRequest(SqliteDb& db, const CommitRequest& request) {
     // one room in one group behave as they would one after the other.
     if (!*row || select->ColumnInt64(0) != request.fence.expected_last_seq) {
       return absl::AbortedError("room's last_seq moved past the commit fence");
+    }
+  }
+  if (request.fence.keys_are_new) {
+    // The writer skipped its Lookup (store.h, CommitFence). A primary-key
+    // probe in this process costs microseconds, so check every key before
+    // writing rather than turn a failed INSERT into an error.
+    for (const StoredDocument& doc : request.documents) {
+      absl::StatusOr<SqliteStatement> probe = db.Prepare(kKeyStored);
+      if (!probe.ok()) return probe.status();
+      RETURN_IF_ERROR(probe->BindText(1, request.room));
+      RETURN_IF_ERROR(probe->BindText(2, doc.collection));
+      RETURN_IF_ERROR(probe->BindText(3, doc.id));
+      absl::StatusOr<bool> stored = probe->Step();
+      if (!stored.ok()) return stored.status();
+      if (*stored) return absl::AlreadyExistsError("a document's key is already stored");
     }
   }
   for (const StoredDocument& doc : request.documents) {

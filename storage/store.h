@@ -59,6 +59,11 @@ struct RoomHead {
 // lost its lease cannot commit either.
 struct CommitFence {
   Seq expected_last_seq = 0;
+  // The writer skipped Lookup and asserts that none of the documents' keys
+  // is stored, so every document is an insert (a chat message with a new
+  // id). The store checks it with the write, atomically: one round trip
+  // per commit instead of two when the assertion holds.
+  bool keys_are_new = false;
 };
 
 // Which documents a read returns.
@@ -91,6 +96,8 @@ class Store {
   // stored replaces 0 bytes). The store does not re-derive it: because the
   // fence guarantees nothing was committed since that Lookup, the delta is
   // exact whenever the commit succeeds. 0 for an empty batch.
+  // kAlreadyExists: fence.keys_are_new, but a key is stored; nothing was
+  //   written; Lookup and redo (the room's head is unchanged).
   // kAborted: the room's last_seq is no longer fence.expected_last_seq
   //   (another writer committed), or the room was never opened; nothing
   //   was written; re-read and redo.

@@ -21,6 +21,11 @@ namespace {
 // A fenced commit can lose only to another writer of the same room (a
 // second node during a hand-off); a few retries from a fresh head suffice.
 constexpr int kMaxCommitAttempts = 3;
+// After a wrong guess that a group's keys are new (Room::CommitGroup), the
+// room's next groups look their keys up: a client that re-pushes stored
+// documents without an assumed master state (last-write-wins edits) costs
+// one wasted round trip per this many groups, not one per group.
+constexpr int kGroupsWithoutGuessAfterMiss = 16;
 // Page size of store reads during a subscriber's catch-up.
 constexpr int kCatchUpPage = 500;
 
@@ -31,6 +36,17 @@ std::vector<SharedDocument> Share(std::vector<StoredDocument> documents) {
     shared.push_back(std::make_shared<const StoredDocument>(std::move(doc)));
   }
   return shared;
+}
+
+// True when no item of the group carries an assumed master state: its
+// client believes every document is new.
+bool NoItemAssumesStored(const std::vector<const PushPlan*>& pushes) {
+  for (const PushPlan* push : pushes) {
+    for (const IncomingDocument& item : push->items) {
+      if (item.assumed_master.has_value()) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -130,7 +146,14 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
   PlannedCommit plan;
   absl::Status status;
   RoomHead head;
-  for (int attempt = 1; attempt <= kMaxCommitAttempts; ++attempt) {
+  // Guess that every key is new when no item says otherwise (an item with
+  // an assumed master state updates a stored document): a chat message
+  // has a fresh id, and the commit then costs one round trip, no Lookup.
+  // The store checks the guess with the write; a miss costs a round trip
+  // and turns guessing off for the room's next few groups.
+  bool guess_new_keys = new_key_guesses_paused_ == 0 && NoItemAssumesStored(pushes);
+  if (new_key_guesses_paused_ > 0) --new_key_guesses_paused_;
+  for (int attempt = 1; attempt <= kMaxCommitAttempts;) {
     absl::StatusOr<RoomHead> loaded = LoadHead();
     if (!loaded.ok()) {
       status = loaded.status();
@@ -139,11 +162,11 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
     head = *loaded;
     // The stored state of every key of the group, in one round trip; none
     // in a room that has never committed (every stored document has a seq
-    // of at most last_seq), so a new room's first push costs one round
-    // trip less.
+    // of at most last_seq), so a new room's first push needs no Lookup.
+    const bool keys_are_new = guess_new_keys || head.last_seq == 0;
     absl::StatusOr<std::vector<std::optional<StoredDocument>>> stored =
-        head.last_seq == 0 ? std::vector<std::optional<StoredDocument>>(keys.keys.size())
-                           : context_.store->Lookup(name_, keys.keys);
+        keys_are_new ? std::vector<std::optional<StoredDocument>>(keys.keys.size())
+                     : context_.store->Lookup(name_, keys.keys);
     if (!stored.ok()) {
       status = stored.status();
       break;
@@ -157,8 +180,20 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
     std::vector<StoredDocument> rows;
     rows.reserve(plan.writes.size());
     for (const auto& doc : plan.writes) rows.push_back(*doc);
-    status = context_.store->Commit(name_, CommitFence{head.last_seq}, rows,
-                                    plan.stored_bytes_delta);
+    status = context_.store->Commit(
+        name_, CommitFence{.expected_last_seq = head.last_seq, .keys_are_new = keys_are_new}, rows,
+        plan.stored_bytes_delta);
+    const bool guess_missed = guess_new_keys && status.code() == absl::StatusCode::kAlreadyExists;
+    if (guess_new_keys && (status.ok() || guess_missed)) {
+      context_.metrics->CountNewKeyGuess(/*hit=*/status.ok());
+    }
+    if (guess_missed) {
+      // Nothing was written and the head stands: decide again, with the
+      // stored states. Not an attempt lost to another writer.
+      guess_new_keys = false;
+      new_key_guesses_paused_ = kGroupsWithoutGuessAfterMiss;
+      continue;
+    }
     if (status.ok()) {
       head.last_seq = plan.writes.back()->seq;
       head.stored_bytes += plan.stored_bytes_delta;
@@ -174,6 +209,7 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
     ForgetHeadLocked(status.code() == absl::StatusCode::kAborted ? "room changed by another writer"
                                                                  : "commit outcome unknown");
     if (status.code() != absl::StatusCode::kAborted) break;
+    ++attempt;
   }
 
   std::vector<SharedDocument> written;

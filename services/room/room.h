@@ -142,6 +142,10 @@ class Room : public std::enable_shared_from_this<Room> {
   bool commit_running_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::shared_ptr<ChangeSubscriber>> subscribers_ ABSL_GUARDED_BY(mu_);
   absl::Time last_used_ ABSL_GUARDED_BY(mu_);
+  // Groups left before the room guesses again that a group's keys are new
+  // (CommitGroup). Only the thread running RunCommits touches it; one runs
+  // at a time (commit_running_).
+  int new_key_guesses_paused_ = 0;
 };
 
 }  // namespace roomsync

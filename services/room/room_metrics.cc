@@ -21,6 +21,7 @@ struct RoomMetrics::Families {
   prometheus::Histogram* pushes_per_commit;
   prometheus::Histogram* commit_seconds;
   prometheus::Counter* reads[3][2];  // [pull|history|subscribe][store|cache]
+  prometheus::Counter* new_key_guesses[2];  // [miss|hit]
   prometheus::Gauge* subscribers;
   prometheus::Gauge* active_rooms;
 };
@@ -94,6 +95,13 @@ RoomMetrics::RoomMetrics(prometheus::Registry& registry) : m_(std::make_unique<F
     m_->reads[o][0] = &reads.Add({{"op", ops[o]}, {"source", "store"}});
     m_->reads[o][1] = &reads.Add({{"op", ops[o]}, {"source", "cache"}});
   }
+  auto& guesses = prometheus::BuildCounter()
+                      .Name("roomsync_room_new_key_guesses_total")
+                      .Help("Group commits written without a lookup on the guess that every "
+                            "key is new, by result (miss = a key was stored: redone with one)")
+                      .Register(registry);
+  m_->new_key_guesses[0] = &guesses.Add({{"result", "miss"}});
+  m_->new_key_guesses[1] = &guesses.Add({{"result", "hit"}});
   m_->subscribers = &prometheus::BuildGauge()
                          .Name("roomsync_room_subscribers")
                          .Help("Live Subscribe streams")
@@ -120,6 +128,8 @@ void RoomMetrics::CountDecision(ConflictPolicy policy, Decision decision) {
 }
 
 void RoomMetrics::CountQuotaRefusal() { m_->quota_refusals->Increment(); }
+
+void RoomMetrics::CountNewKeyGuess(bool hit) { m_->new_key_guesses[hit ? 1 : 0]->Increment(); }
 
 void RoomMetrics::ObserveCommit(size_t pushes, size_t documents, absl::Duration latency, bool ok) {
   if (!ok) {

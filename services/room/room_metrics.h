@@ -28,6 +28,9 @@ class RoomMetrics {
   void CountDecision(ConflictPolicy policy, Decision decision);
   // A push refused because the room's stored-bytes quota would be exceeded.
   void CountQuotaRefusal();
+  // A group committed without a Lookup on the guess that its keys are new
+  // (hit), or found one stored and was redone with a Lookup (miss).
+  void CountNewKeyGuess(bool hit);
   // One group commit: how many pushes it answered, how many documents it
   // wrote, how long it took. `ok` false for failed commits.
   void ObserveCommit(size_t pushes, size_t documents, absl::Duration latency, bool ok);

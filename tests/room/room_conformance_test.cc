@@ -61,6 +61,32 @@ TEST_P(RoomConformance, LastWriteWinsRejectsOlderAndReturnsServerDocument) {
   EXPECT_EQ(All("r")[0].json(), DocJson("a", t, "Hi"));
 }
 
+// The room commits a group without a lookup when it guesses that every key
+// is new, and turns the guess off for a while after a wrong one: whichever
+// way each push goes, a stale re-push of a stored id is a conflict and a
+// new id is accepted.
+TEST_P(RoomConformance, StaleRepushesAmongNewIdsConflictWhetherOrNotLookedUp) {
+  int64_t t = NowMs();
+  int conflicts = 0;
+  for (int i = 0; i < 60; ++i) {
+    const bool stale = i % 7 == 6;
+    std::string doc = stale ? DocJson("m" + std::to_string(i - 6), t - 1, "old")
+                            : DocJson("m" + std::to_string(i), t, "new");
+    PushResult pushed = client_->Push("r", "messages", {doc});
+    ASSERT_TRUE(pushed.status.ok()) << i << ": " << pushed.status.error_message();
+    EXPECT_EQ(pushed.response.conflicts_size(), stale ? 1 : 0) << i;
+    EXPECT_EQ(pushed.response.accepted(), stale ? 0 : 1) << i;
+    conflicts += pushed.response.conflicts_size();
+  }
+  EXPECT_EQ(conflicts, 8);
+  std::vector<v1::Document> docs = All("r", "messages");
+  ASSERT_EQ(docs.size(), 52u);
+  for (size_t i = 0; i < docs.size(); ++i) {
+    EXPECT_EQ(docs[i].seq(), static_cast<int64_t>(i + 1));
+    EXPECT_NE(docs[i].json().find("new"), std::string::npos) << docs[i].json();
+  }
+}
+
 TEST_P(RoomConformance, EqualTimestampTieBreakConvergesInAnyOrder) {
   int64_t t = NowMs();
   std::string low = DocJson("a", t, "AAAA"), high = DocJson("a", t, "ZZZZ");

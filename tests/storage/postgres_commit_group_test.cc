@@ -5,7 +5,9 @@
 // in one statement when this was written): a good commit lands, a commit with a
 // stale fence gets kAborted and writes nothing, and a commit that repeats a
 // key (which fails the whole statement) gets kInvalidArgument without
-// taking the good one down with it.
+// taking the good one down with it. The same holds for commits of keys
+// asserted new (CommitFence::keys_are_new, grouped apart): a fresh key
+// lands, and a stored one gets kAlreadyExists and writes nothing.
 // The suite is named Store* so that `ctest -R Store` runs it.
 #include <latch>
 #include <memory>
@@ -31,14 +33,18 @@ TEST(StorePostgresCommitGroup, EachCommitGetsItsOwnOutcome) {
   constexpr int kPerKind = 6;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenStore(testing::CreateTestDatabase()));
   auto room = [](const char* kind, int i) { return std::string(kind) + std::to_string(i); };
-  for (const char* kind : {"good", "stale", "repeat"}) {
+  for (const char* kind : {"good", "stale", "repeat", "fresh", "stored"}) {
     for (int i = 0; i < kPerKind; ++i) ASSERT_OK(store->OpenRoom(room(kind, i)).status());
+  }
+  for (int i = 0; i < kPerKind; ++i) {
+    std::vector<StoredDocument> seed = {Doc("kept", 1)};
+    ASSERT_OK(store->Commit(room("stored", i), CommitFence{0}, seed, 9));
   }
   // outcomes[kind][i][round]
   std::vector<std::vector<std::vector<absl::Status>>> outcomes(
-      3, std::vector<std::vector<absl::Status>>(kPerKind, std::vector<absl::Status>(kRounds)));
+      5, std::vector<std::vector<absl::Status>>(kPerKind, std::vector<absl::Status>(kRounds)));
   for (int round = 0; round < kRounds; ++round) {
-    std::latch start(3 * kPerKind);
+    std::latch start(5 * kPerKind);
     std::vector<std::thread> threads;
     const Seq next = round + 1;
     for (int i = 0; i < kPerKind; ++i) {
@@ -58,6 +64,19 @@ TEST(StorePostgresCommitGroup, EachCommitGetsItsOwnOutcome) {
         start.arrive_and_wait();
         outcomes[2][i][round] = store->Commit(room("repeat", i), CommitFence{0}, docs, 10);
       });
+      threads.emplace_back([&, i] {
+        std::vector<StoredDocument> docs = {Doc("f" + std::to_string(round), next)};
+        start.arrive_and_wait();
+        outcomes[3][i][round] = store->Commit(
+            room("fresh", i), CommitFence{.expected_last_seq = next - 1, .keys_are_new = true},
+            docs, 10);
+      });
+      threads.emplace_back([&, i] {
+        std::vector<StoredDocument> docs = {Doc("new", 2), Doc("kept", 3)};
+        start.arrive_and_wait();
+        outcomes[4][i][round] = store->Commit(
+            room("stored", i), CommitFence{.expected_last_seq = 1, .keys_are_new = true}, docs, 10);
+      });
     }
     for (auto& t : threads) t.join();
   }
@@ -68,7 +87,15 @@ TEST(StorePostgresCommitGroup, EachCommitGetsItsOwnOutcome) {
       EXPECT_EQ(outcomes[1][i][round].code(), absl::StatusCode::kAborted) << outcomes[1][i][round];
       EXPECT_EQ(outcomes[2][i][round].code(), absl::StatusCode::kInvalidArgument)
           << outcomes[2][i][round];
+      EXPECT_TRUE(outcomes[3][i][round].ok()) << outcomes[3][i][round];
+      EXPECT_EQ(outcomes[4][i][round].code(), absl::StatusCode::kAlreadyExists)
+          << outcomes[4][i][round];
     }
+    ASSERT_OK_AND_ASSIGN(RoomHead fresh_head, store->OpenRoom(room("fresh", i)));
+    EXPECT_EQ(fresh_head.last_seq, kRounds);
+    ASSERT_OK_AND_ASSIGN(RoomHead stored_head, store->OpenRoom(room("stored", i)));
+    EXPECT_EQ(stored_head.last_seq, 1);
+    EXPECT_EQ(stored_head.stored_bytes, 9);
     ASSERT_OK_AND_ASSIGN(RoomHead good_head, store->OpenRoom(room("good", i)));
     EXPECT_EQ(good_head.last_seq, kRounds);
     EXPECT_EQ(good_head.stored_bytes, 10 * kRounds);

@@ -134,10 +134,15 @@ TEST_F(StorePostgresPlans, CommitAndOpenRoomProbeRoomsByKey) {
                           "{room,other-room}", "{messages,messages}", "{new1,new2}",
                           "{4001,1}", "{1,1}", "{f,f}", "{\\x00,\\x00}"}};
   const Statement open_room{"open_rooms", sql::kOpenRoomsSql, {"{room,other}", "{e1,e2}"}};
+  Statement commit_new_keys = commit;
+  commit_new_keys.name = "commit_new_keys";
+  commit_new_keys.sql = sql::kCommitNewKeysSql;
   PrepareOnEmptyTable(commit);
   PrepareOnEmptyTable(open_room);
+  PrepareOnEmptyTable(commit_new_keys);
   Fill();
-  for (const std::string& plan : {empty_table_plans_[0], Explain(*conn_, commit)}) {
+  for (const std::string& plan : {empty_table_plans_[0], Explain(*conn_, commit),
+                                  empty_table_plans_[2], Explain(*conn_, commit_new_keys)}) {
     EXPECT_THAT(plan, HasSubstr("Index Scan using rooms_pkey on rooms r")) << plan;
     EXPECT_THAT(plan, Not(HasSubstr("Seq Scan"))) << plan;
   }

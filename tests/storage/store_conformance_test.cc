@@ -95,6 +95,34 @@ TEST_P(StoreConformance, StaleFenceIsAbortedAndWritesNothing) {
   EXPECT_THAT(ReadAll("never-opened"), IsEmpty());
 }
 
+// CommitFence::keys_are_new: the writer skipped Lookup. New keys commit
+// as usual; one stored key (even a tombstone, even among new ones) refuses
+// the whole commit with kAlreadyExists and writes nothing; a stale fence
+// is still kAborted.
+TEST_P(StoreConformance, NewKeysCommitIsRefusedWholeWhenAKeyIsStored) {
+  ASSERT_OK(store_->OpenRoom("r"));
+  ASSERT_OK(CommitDocs("r", 0, {{"c", "a", "v1"}, {"c", "gone", "", /*deleted=*/true}}));
+  auto commit_new = [&](Seq fence, const std::vector<NewDoc>& docs) {
+    std::vector<StoredDocument> batch = Batch(fence, docs);
+    int64_t bytes = 0;
+    for (const StoredDocument& doc : batch) bytes += static_cast<int64_t>(doc.json.size());
+    return store_->Commit("r", CommitFence{.expected_last_seq = fence, .keys_are_new = true},
+                          batch, bytes);
+  };
+  ASSERT_OK(commit_new(2, {{"c", "b", "v1"}, {"d", "a", "same id, other collection"}}));
+  EXPECT_EQ(commit_new(4, {{"c", "new", "x"}, {"c", "a", "v2"}}).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(commit_new(4, {{"c", "gone", "back"}}).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(commit_new(3, {{"c", "new", "x"}}).code(), absl::StatusCode::kAborted);
+
+  ASSERT_OK_AND_ASSIGN(RoomHead head, store_->OpenRoom("r"));
+  EXPECT_EQ(head.last_seq, 4);
+  EXPECT_EQ(head.stored_bytes, 2 + 2 + 25);
+  std::vector<StoredDocument> all = ReadAll("r");
+  EXPECT_THAT(Summaries(all), ElementsAre("c/a@1", "c/gone@2", "c/b@3", "d/a@4"));
+  EXPECT_EQ(all[0].json, "v1");
+}
+
 TEST_P(StoreConformance, RejectsMalformedRequests) {
   ASSERT_OK(store_->OpenRoom("r"));
   // Seqs must continue the fence without gaps.
