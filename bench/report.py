@@ -92,6 +92,23 @@ if clients:
         c, r, rs, pg = best_ratio
         bars.append(("Push ≥ 80% of PostgreSQL's own upserts",
                      f"{r:.0%} at {c} clients ({rs:,.0f} vs {pg:,.0f}/s)", r >= 0.8))
+    # Issue 5's minimum: one room against pgbench's one-room upserts at the
+    # same client count. Group commit needs pushes to gather; one client's
+    # push is one durable commit after the last was answered, so at 1
+    # client roomsync is pgbench's statement plus its own path and cannot
+    # reach 1.0: that row is reported apart.
+    same = [(c, one_room[c]["pushes_per_s"], pgbench("one_room", c)[0]) for c in clients
+            if c in one_room and pgbench("one_room", c)[0]]
+    grouped = [(c, r, p) for c, r, p in same if c > 1]
+    if grouped:
+        bars.append(("One room ≥ pgbench's one-room upserts at the same client count (2+ clients)",
+                     ", ".join(f"{r / p:.2f}× at {c}" for c, r, p in grouped),
+                     all(r >= p for _, r, p in grouped)))
+    for c, r, p in same:
+        if c == 1:
+            bars.append(("One room at 1 client vs pgbench (one serial commit per push; "
+                         "1.0 is out of reach by construction)",
+                         f"{r / p:.2f}× ({r:,.0f} vs {p:,.0f}/s)", r >= p))
     top = max(one_room.values(), key=lambda s: s["pushes_per_s"]) if one_room else None
     if top:
         bars.append(("One room ≥ 10,000 single-document pushes/s",
