@@ -12,7 +12,7 @@ namespace {
 // the room row, and a foreign key would cost one more index probe per
 // document. json is stored EXTERNAL (out of line, uncompressed) because it
 // is client-side ciphertext: compressing it only burns CPU.
-constexpr std::array<Migration, 3> kPostgres = {{
+constexpr std::array<Migration, 4> kPostgres = {{
     {1, R"sql(
 CREATE TABLE rooms (
   room       TEXT COLLATE "C" PRIMARY KEY,
@@ -61,12 +61,23 @@ DROP INDEX documents_room_collection_seq;
 CREATE INDEX documents_room_collection_seq ON documents (room, collection, seq)
   WHERE collection <> '';
 )sql"},
+    // Shard leases (store.h, ShardLease). expires_at is the server's clock,
+    // the one clock every node shares.
+    {4, R"sql(
+CREATE TABLE shard_leases (
+  shard      INTEGER PRIMARY KEY CHECK (shard >= 0),
+  owner      TEXT COLLATE "C" NOT NULL,
+  address    TEXT NOT NULL,
+  epoch      BIGINT NOT NULL CHECK (epoch > 0),
+  expires_at TIMESTAMPTZ NOT NULL
+);
+)sql"},
 }};
 
 // A rowid table (not WITHOUT ROWID) for documents: rows carry up to
 // megabytes of json, and SQLite advises rowid tables for rows larger than
 // a twentieth of a page.
-constexpr std::array<Migration, 2> kSqlite = {{
+constexpr std::array<Migration, 3> kSqlite = {{
     {1, R"sql(
 CREATE TABLE rooms (
   room       TEXT PRIMARY KEY NOT NULL,
@@ -94,6 +105,16 @@ ALTER TABLE rooms ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
 UPDATE rooms SET stored_bytes = (
   SELECT coalesce(sum(length(CAST(json AS BLOB))), 0) FROM documents
   WHERE documents.room = rooms.room);
+)sql"},
+    // As PostgreSQL's 4, with milliseconds since the Unix epoch.
+    {3, R"sql(
+CREATE TABLE shard_leases (
+  shard         INTEGER PRIMARY KEY NOT NULL CHECK (shard >= 0),
+  owner         TEXT NOT NULL,
+  address       TEXT NOT NULL,
+  epoch         INTEGER NOT NULL CHECK (epoch > 0),
+  expires_at_ms INTEGER NOT NULL
+);
 )sql"},
 }};
 

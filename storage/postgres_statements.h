@@ -27,13 +27,22 @@ inline constexpr const char* kSessionSetupSql = "SET enable_seqscan = off; SET p
 //   $1..$4: per room (room, expected last_seq, new last_seq, bytes delta)
 //   $5..$11: per document (room, collection, id, seq, timestamp_ms,
 //            deleted, json)
+//   $12, $13: per room (shard, lease epoch; 0 = no lease). A fenced room
+//            also needs its shard's lease to still have that epoch; FOR
+//            SHARE holds the lease row until the commit ends, so a node
+//            taking the shard (UPDATE) waits for it, or it for the taker
+//            and then sees the new epoch.
 #define ROOMSYNC_PG_COMMIT_HEAD                                                   \
   "WITH fence AS ("                                                            \
   " UPDATE rooms r SET last_seq = f.new_last_seq,"                             \
   " stored_bytes = r.stored_bytes + f.stored_bytes_delta"                      \
-  " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])"        \
-  " AS f(room, expected_last_seq, new_last_seq, stored_bytes_delta)"           \
+  " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],"       \
+  " $12::integer[], $13::bigint[])"                                            \
+  " AS f(room, expected_last_seq, new_last_seq, stored_bytes_delta,"           \
+  " shard, lease_epoch)"                                                       \
   " WHERE r.room = f.room AND r.last_seq = f.expected_last_seq"                \
+  " AND (f.lease_epoch = 0 OR EXISTS (SELECT 1 FROM shard_leases l"            \
+  " WHERE l.shard = f.shard AND l.epoch = f.lease_epoch FOR SHARE))"           \
   " RETURNING r.room"                                                          \
   "), written AS ("                                                            \
   " INSERT INTO documents AS d (room, collection, id, seq, timestamp_ms, deleted, json)" \
@@ -63,6 +72,29 @@ inline constexpr const char* kCommitSql =
 // redoes that room with a Lookup. One round trip per push instead of two.
 inline constexpr const char* kCommitNewKeysSql =
     ROOMSYNC_PG_COMMIT_HEAD ROOMSYNC_PG_COMMIT_TAIL;
+
+// Shard leases (store.h). A lease is taken when free, expired or released
+// (expires_at in the past), with the next epoch; else the statement
+// returns no row and the caller reads the holder's.
+#define ROOMSYNC_PG_LEASE_COLUMNS \
+  "shard, owner, address, epoch, (extract(epoch FROM expires_at) * 1000)::bigint"
+inline constexpr const char* kAcquireLeaseSql =
+    "INSERT INTO shard_leases AS l (shard, owner, address, epoch, expires_at)"
+    " VALUES ($1, $2, $3, 1, now() + $4 * interval '1 millisecond')"
+    " ON CONFLICT (shard) DO UPDATE SET owner = EXCLUDED.owner, address = EXCLUDED.address,"
+    " epoch = l.epoch + 1, expires_at = EXCLUDED.expires_at WHERE l.expires_at <= now()"
+    " RETURNING " ROOMSYNC_PG_LEASE_COLUMNS;
+inline constexpr const char* kRenewLeaseSql =
+    "UPDATE shard_leases SET expires_at = now() + $4 * interval '1 millisecond'"
+    " WHERE shard = $1 AND owner = $2 AND epoch = $3 RETURNING " ROOMSYNC_PG_LEASE_COLUMNS;
+inline constexpr const char* kReleaseLeaseSql =
+    "UPDATE shard_leases SET expires_at = 'epoch'"
+    " WHERE shard = $1 AND owner = $2 AND epoch = $3";
+inline constexpr const char* kLeaseSql =
+    "SELECT " ROOMSYNC_PG_LEASE_COLUMNS " FROM shard_leases WHERE shard = $1";
+inline constexpr const char* kAllLeasesSql =
+    "SELECT " ROOMSYNC_PG_LEASE_COLUMNS " FROM shard_leases ORDER BY shard";
+#undef ROOMSYNC_PG_LEASE_COLUMNS
 
 #undef ROOMSYNC_PG_COMMIT_HEAD
 #undef ROOMSYNC_PG_COMMIT_TAIL

@@ -75,6 +75,11 @@ void PrepareStatements(pqxx::connection& conn) {
   conn.prepare("open_rooms", kOpenRoomsSql);
   conn.prepare("commit", kCommitSql);
   conn.prepare("commit_new_keys", kCommitNewKeysSql);
+  conn.prepare("acquire_lease", kAcquireLeaseSql);
+  conn.prepare("renew_lease", kRenewLeaseSql);
+  conn.prepare("release_lease", kReleaseLeaseSql);
+  conn.prepare("lease", kLeaseSql);
+  conn.prepare("all_leases", kAllLeasesSql);
   conn.prepare("lookup", kLookupSql);
   conn.prepare("since_all", kSinceAllSql);
   conn.prepare("since_collection", kSinceCollectionSql);
@@ -116,6 +121,18 @@ StoredDocument DocumentFromRow(const pqxx::row& row, int first) {
 }
 
 std::string Text(std::string_view s) { return std::string(s); }
+
+ShardLease LeaseFromRow(const pqxx::row& row) {
+  return ShardLease{row[0].as<int>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                    row[3].as<int64_t>(), row[4].as<int64_t>()};
+}
+
+absl::Status CheckLeaseRequest(int shard, std::string_view owner, int64_t ttl_ms) {
+  if (shard < 0) return absl::InvalidArgumentError("shard must be >= 0");
+  if (owner.empty()) return absl::InvalidArgumentError("lease owner must not be empty");
+  if (ttl_ms <= 0) return absl::InvalidArgumentError("lease ttl must be positive");
+  return absl::OkStatus();
+}
 
 absl::Status Migrate(pqxx::connection& conn) {
   pqxx::work tx(conn);
@@ -324,10 +341,12 @@ absl::Status PostgresStore::Commit(std::string_view room, const CommitFence& fen
 }
 
 void PostgresStore::CommitGroup(std::span<CommitRequest* const> group, bool keys_are_new) {
-  PgArrayLiteral rooms, expected, new_last, deltas;
+  PgArrayLiteral rooms, expected, new_last, deltas, shards, lease_epochs;
   PgArrayLiteral doc_rooms, collections, ids, seqs, timestamps, deleted, jsons;
   for (const CommitRequest* request : group) {
     rooms.AddText(request->room);
+    shards.AddInt64(request->fence.shard);
+    lease_epochs.AddInt64(request->fence.lease_epoch);
     expected.AddInt64(request->fence.expected_last_seq);
     new_last.AddInt64(request->NewLastSeq());
     deltas.AddInt64(request->stored_bytes_delta);
@@ -356,7 +375,8 @@ void PostgresStore::CommitGroup(std::span<CommitRequest* const> group, bool keys
               std::move(deltas).Finish(), std::move(doc_rooms).Finish(),
               std::move(collections).Finish(), std::move(ids).Finish(), std::move(seqs).Finish(),
               std::move(timestamps).Finish(), std::move(deleted).Finish(),
-              std::move(jsons).Finish());
+              std::move(jsons).Finish(), std::move(shards).Finish(),
+              std::move(lease_epochs).Finish());
         } catch (const pqxx::unique_violation&) {
           // The statement rolled back whole. The fences hold every room's
           // seqs against other writers, so the duplicate is a stored key.
@@ -385,7 +405,7 @@ void PostgresStore::CommitGroup(std::span<CommitRequest* const> group, bool keys
   for (CommitRequest* request : group) {
     auto it = written->find(ToAbsl(request->room));
     if (it == written->end()) {
-      request->result = absl::AbortedError("room's last_seq moved past the commit fence");
+      request->result = FenceFailure(*request);
     } else if (it->second != static_cast<int64_t>(request->documents.size())) {
       request->result = absl::InternalError(
           absl::StrCat("commit wrote ", it->second, " rows instead of ", request->documents.size(),
@@ -394,6 +414,85 @@ void PostgresStore::CommitGroup(std::span<CommitRequest* const> group, bool keys
       request->result = absl::OkStatus();
     }
   }
+}
+
+absl::Status PostgresStore::FenceFailure(const CommitRequest& request) {
+  // Rare: tell a lost lease (the node must stop writing the shard) from a
+  // moved last_seq (the room must reload) with one more read.
+  if (request.fence.lease_epoch != 0) {
+    absl::StatusOr<std::vector<ShardLease>> lease = ReadLeases(request.fence.shard);
+    if (!lease.ok()) return lease.status();
+    if (lease->empty() || lease->front().epoch != request.fence.lease_epoch) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("shard ", request.fence.shard, " lease epoch ",
+                       request.fence.lease_epoch, " was taken by another node"));
+    }
+  }
+  return absl::AbortedError("room's last_seq moved past the commit fence");
+}
+
+absl::StatusOr<std::vector<ShardLease>> PostgresStore::ReadLeases(std::optional<int> shard) {
+  using Leases = std::vector<ShardLease>;
+  return Run<Leases>(false, [&](pqxx::connection& conn) -> absl::StatusOr<Leases> {
+    pqxx::nontransaction tx(conn);
+    pqxx::result rows = shard.has_value() ? tx.exec_prepared("lease", *shard)
+                                          : tx.exec_prepared("all_leases");
+    Leases leases;
+    for (const pqxx::row& row : rows) leases.push_back(LeaseFromRow(row));
+    return leases;
+  });
+}
+
+absl::StatusOr<ShardLease> PostgresStore::AcquireShardLease(int shard, std::string_view owner,
+                                                            std::string_view address,
+                                                            int64_t ttl_ms) {
+  if (absl::Status s = CheckLeaseRequest(shard, owner, ttl_ms); !s.ok()) return s;
+  absl::StatusOr<std::optional<ShardLease>> taken = Run<std::optional<ShardLease>>(
+      true, [&](pqxx::connection& conn) -> absl::StatusOr<std::optional<ShardLease>> {
+        pqxx::nontransaction tx(conn);
+        pqxx::result rows =
+            tx.exec_prepared("acquire_lease", shard, Text(owner), Text(address), ttl_ms);
+        if (rows.empty()) return std::nullopt;
+        return LeaseFromRow(rows[0]);
+      });
+  if (!taken.ok()) return taken.status();
+  if (taken->has_value()) return **taken;
+  absl::StatusOr<std::vector<ShardLease>> holder = ReadLeases(shard);
+  if (!holder.ok()) return holder.status();
+  if (holder->empty()) return absl::InternalError("shard lease neither taken nor held");
+  return holder->front();
+}
+
+absl::StatusOr<ShardLease> PostgresStore::RenewShardLease(int shard, std::string_view owner,
+                                                          int64_t epoch, int64_t ttl_ms) {
+  if (absl::Status s = CheckLeaseRequest(shard, owner, ttl_ms); !s.ok()) return s;
+  absl::StatusOr<std::optional<ShardLease>> renewed = Run<std::optional<ShardLease>>(
+      true, [&](pqxx::connection& conn) -> absl::StatusOr<std::optional<ShardLease>> {
+        pqxx::nontransaction tx(conn);
+        pqxx::result rows = tx.exec_prepared("renew_lease", shard, Text(owner), epoch, ttl_ms);
+        if (rows.empty()) return std::nullopt;
+        return LeaseFromRow(rows[0]);
+      });
+  if (!renewed.ok()) return renewed.status();
+  if (!renewed->has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("shard ", shard, " lease epoch ", epoch, " is no longer this node's"));
+  }
+  return **renewed;
+}
+
+absl::Status PostgresStore::ReleaseShardLease(int shard, std::string_view owner, int64_t epoch) {
+  if (absl::Status s = CheckLeaseRequest(shard, owner, 1); !s.ok()) return s;
+  return Run<bool>(true, [&](pqxx::connection& conn) -> absl::StatusOr<bool> {
+           pqxx::nontransaction tx(conn);
+           tx.exec_prepared("release_lease", shard, Text(owner), epoch);
+           return true;
+         })
+      .status();
+}
+
+absl::StatusOr<std::vector<ShardLease>> PostgresStore::ListShardLeases() {
+  return ReadLeases(std::nullopt);
 }
 
 absl::StatusOr<std::vector<StoredDocument>> PostgresStore::ReadSince(

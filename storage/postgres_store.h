@@ -43,6 +43,12 @@ class PostgresStore final : public Store {
   absl::Status Commit(std::string_view room, const CommitFence& fence,
                       std::span<const StoredDocument> documents,
                       int64_t stored_bytes_delta) override;
+  absl::StatusOr<ShardLease> AcquireShardLease(int shard, std::string_view owner,
+                                               std::string_view address, int64_t ttl_ms) override;
+  absl::StatusOr<ShardLease> RenewShardLease(int shard, std::string_view owner, int64_t epoch,
+                                             int64_t ttl_ms) override;
+  absl::Status ReleaseShardLease(int shard, std::string_view owner, int64_t epoch) override;
+  absl::StatusOr<std::vector<ShardLease>> ListShardLeases() override;
   absl::StatusOr<std::vector<StoredDocument>> ReadSince(
       std::string_view room, Seq after, const ReadRange& range) override;
   absl::StatusOr<std::vector<StoredDocument>> ReadBefore(
@@ -63,6 +69,10 @@ class PostgresStore final : public Store {
   // One statement for a group; every request gets its result.
   void OpenRoomGroup(std::span<storage_internal::OpenRoomRequest* const> group);
   void LookupGroup(std::span<storage_internal::LookupRequest* const> group);
+  // Why a request's fence failed: its shard lease or its room's last_seq.
+  absl::Status FenceFailure(const storage_internal::CommitRequest& request);
+  // One shard's lease (none if never taken), or every lease.
+  absl::StatusOr<std::vector<ShardLease>> ReadLeases(std::optional<int> shard);
   // `keys_are_new`: every request's fence says so (CommitFence), and the
   // group runs the insert-only statement.
   void CommitGroup(std::span<storage_internal::CommitRequest* const> group, bool keys_are_new);

@@ -34,6 +34,9 @@ absl::Status CheckCommit(std::string_view room, const CommitFence& fence,
   if (fence.expected_last_seq < 0) {
     return absl::InvalidArgumentError("negative expected_last_seq");
   }
+  if (fence.shard < 0 || fence.lease_epoch < 0) {
+    return absl::InvalidArgumentError("negative shard or lease epoch");
+  }
   Seq want = fence.expected_last_seq;
   for (const StoredDocument& doc : documents) {
     if (doc.seq != ++want) {

@@ -19,6 +19,7 @@ constexpr const char* kUpsert =
     "ON CONFLICT (room, collection, id) DO UPDATE SET seq = excluded.seq, "
     "timestamp_ms = excluded.timestamp_ms, deleted = excluded.deleted, "
     "json = excluded.json";
+constexpr const char* kSelectLeaseEpoch = "SELECT epoch FROM shard_leases WHERE shard = ?1";
 constexpr const char* kKeyStored =
     "SELECT 1 FROM documents WHERE room = ?1 AND collection = ?2 AND id = ?3";
 constexpr const char* kSetLastSeq =
@@ -28,6 +29,18 @@ constexpr const char* kSetLastSeq =
 // stored_bytes), inside the group's transaction and the request's
 // savepoint: a failed fence or write leaves all of them unchanged.
 absl::Status WriteRequest(SqliteDb& db, const CommitRequest& request) {
+  if (request.fence.lease_epoch != 0) {
+    absl::StatusOr<SqliteStatement> lease = db.Prepare(kSelectLeaseEpoch);
+    if (!lease.ok()) return lease.status();
+    RETURN_IF_ERROR(lease->BindInt64(1, request.fence.shard));
+    absl::StatusOr<bool> row = lease->Step();
+    if (!row.ok()) return row.status();
+    if (!*row || lease->ColumnInt64(0) != request.fence.lease_epoch) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("shard ", request.fence.shard, " lease epoch ",
+                       request.fence.lease_epoch, " was taken by another node"));
+    }
+  }
   {
     absl::StatusOr<SqliteStatement> select = db.Prepare(kSelectLastSeq);
     if (!select.ok()) return select.status();

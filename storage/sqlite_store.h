@@ -17,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/functional/function_ref.h"
 #include "storage/sqlite_commit_group.h"
 #include "storage/sqlite_db.h"
 #include "storage/store.h"
@@ -35,6 +36,12 @@ class SqliteStore final : public Store {
   absl::Status Commit(std::string_view room, const CommitFence& fence,
                       std::span<const StoredDocument> documents,
                       int64_t stored_bytes_delta) override;
+  absl::StatusOr<ShardLease> AcquireShardLease(int shard, std::string_view owner,
+                                               std::string_view address, int64_t ttl_ms) override;
+  absl::StatusOr<ShardLease> RenewShardLease(int shard, std::string_view owner, int64_t epoch,
+                                             int64_t ttl_ms) override;
+  absl::Status ReleaseShardLease(int shard, std::string_view owner, int64_t epoch) override;
+  absl::StatusOr<std::vector<ShardLease>> ListShardLeases() override;
   absl::StatusOr<std::vector<StoredDocument>> ReadSince(
       std::string_view room, Seq after, const ReadRange& range) override;
   absl::StatusOr<std::vector<StoredDocument>> ReadBefore(
@@ -50,6 +57,10 @@ class SqliteStore final : public Store {
       : path_(std::move(path)), writer_(std::move(writer)) {}
 
   absl::StatusOr<Reader> BorrowReader();
+  // Runs `body` on the writer inside BEGIN IMMEDIATE ... COMMIT (rolled
+  // back when it fails). sqlite_leases.cc.
+  template <typename T>
+  absl::StatusOr<T> InWriteTransaction(absl::FunctionRef<absl::StatusOr<T>(Db&)> body);
   void ReturnReader(std::unique_ptr<Db> db);
   absl::StatusOr<std::vector<StoredDocument>> ReadRangeQuery(
       std::string_view room, Seq bound, const ReadRange& range, bool ascending);

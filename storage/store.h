@@ -59,11 +59,32 @@ struct RoomHead {
 // lost its lease cannot commit either.
 struct CommitFence {
   Seq expected_last_seq = 0;
+  // The cluster's shard lease this write is made under (DESIGN.md,
+  // Sharding): the commit succeeds only while the shard's lease epoch is
+  // still `lease_epoch`, so a node that lost its lease cannot commit.
+  // lease_epoch 0: no lease (a single node, or a cluster without leases).
+  int shard = 0;
+  int64_t lease_epoch = 0;
   // The writer skipped Lookup and asserts that none of the documents' keys
   // is stored, so every document is an insert (a chat message with a new
   // id). The store checks it with the write, atomically: one round trip
   // per commit instead of two when the assertion holds.
   bool keys_are_new = false;
+};
+
+// A room node's lease on one shard of rooms. Its epoch grows by one each
+// time the lease is taken, never when it is renewed: the epoch names one
+// continuous ownership, and commits fenced by it (CommitFence) fail once
+// any other node has taken the shard.
+struct ShardLease {
+  int shard = 0;
+  std::string owner;    // the holder's node id
+  std::string address;  // where the holder serves gRPC, for routing
+  int64_t epoch = 0;
+  // By the store's clock (PostgreSQL's now(): one clock for every node).
+  // Informational: a holder must count its own deadline from before its
+  // call, by its own clock.
+  int64_t expires_at_ms = 0;
 };
 
 // Which documents a read returns.
@@ -96,6 +117,8 @@ class Store {
   // stored replaces 0 bytes). The store does not re-derive it: because the
   // fence guarantees nothing was committed since that Lookup, the delta is
   // exact whenever the commit succeeds. 0 for an empty batch.
+  // kFailedPrecondition: fence.lease_epoch is no longer the shard's lease
+  //   epoch (another node took the shard); nothing was written.
   // kAlreadyExists: fence.keys_are_new, but a key is stored; nothing was
   //   written; Lookup and redo (the room's head is unchanged).
   // kAborted: the room's last_seq is no longer fence.expected_last_seq
@@ -109,6 +132,28 @@ class Store {
   virtual absl::Status Commit(std::string_view room, const CommitFence& fence,
                               std::span<const StoredDocument> documents,
                               int64_t stored_bytes_delta) = 0;
+
+  // Takes the lease on `shard` for `owner` if it is free, expired or
+  // released (epoch + 1, valid for `ttl` from now by the store's clock),
+  // atomically against other takers. Returns the shard's lease after the
+  // attempt: `owner`'s if taken, else the current holder's, unchanged.
+  virtual absl::StatusOr<ShardLease> AcquireShardLease(int shard, std::string_view owner,
+                                                       std::string_view address,
+                                                       int64_t ttl_ms) = 0;
+
+  // Extends `owner`'s lease of epoch `epoch` to `ttl` from now (also when
+  // it had expired, as long as nobody took it since). kFailedPrecondition
+  // when the shard's lease is no longer (owner, epoch).
+  virtual absl::StatusOr<ShardLease> RenewShardLease(int shard, std::string_view owner,
+                                                     int64_t epoch, int64_t ttl_ms) = 0;
+
+  // Ends `owner`'s lease of epoch `epoch` now, so that the next node takes
+  // the shard without waiting for it to expire (a graceful hand-off). OK
+  // when the lease is already someone else's.
+  virtual absl::Status ReleaseShardLease(int shard, std::string_view owner, int64_t epoch) = 0;
+
+  // Every shard lease ever taken, by shard.
+  virtual absl::StatusOr<std::vector<ShardLease>> ListShardLeases() = 0;
 
   // Up to range.limit documents with seq > after, in ascending seq order
   // (keyset pagination; never OFFSET).

@@ -132,7 +132,7 @@ TEST_F(StorePostgresPlans, CommitAndOpenRoomProbeRoomsByKey) {
   const Statement commit{"commit", sql::kCommitSql,
                          {"{room,other-room}", "{4000,0}", "{4001,1}", "{10,10}",
                           "{room,other-room}", "{messages,messages}", "{new1,new2}",
-                          "{4001,1}", "{1,1}", "{f,f}", "{\\x00,\\x00}"}};
+                          "{4001,1}", "{1,1}", "{f,f}", "{\\x00,\\x00}", "{3,9}", "{0,2}"}};
   const Statement open_room{"open_rooms", sql::kOpenRoomsSql, {"{room,other}", "{e1,e2}"}};
   Statement commit_new_keys = commit;
   commit_new_keys.name = "commit_new_keys";
@@ -144,6 +144,7 @@ TEST_F(StorePostgresPlans, CommitAndOpenRoomProbeRoomsByKey) {
   for (const std::string& plan : {empty_table_plans_[0], Explain(*conn_, commit),
                                   empty_table_plans_[2], Explain(*conn_, commit_new_keys)}) {
     EXPECT_THAT(plan, HasSubstr("Index Scan using rooms_pkey on rooms r")) << plan;
+    EXPECT_THAT(plan, HasSubstr("shard_leases_pkey")) << plan;  // the lease fence
     EXPECT_THAT(plan, Not(HasSubstr("Seq Scan"))) << plan;
   }
   for (const std::string& plan : {empty_table_plans_[1], Explain(*conn_, open_room)}) {
