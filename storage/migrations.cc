@@ -71,6 +71,11 @@ CREATE TABLE shard_leases (
   epoch      BIGINT NOT NULL CHECK (epoch > 0),
   expires_at TIMESTAMPTZ NOT NULL
 );
+CREATE TABLE cluster_nodes (
+  node_id    TEXT COLLATE "C" PRIMARY KEY,
+  address    TEXT NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL
+);
 )sql"},
 }};
 
@@ -113,6 +118,11 @@ CREATE TABLE shard_leases (
   owner         TEXT NOT NULL,
   address       TEXT NOT NULL,
   epoch         INTEGER NOT NULL CHECK (epoch > 0),
+  expires_at_ms INTEGER NOT NULL
+);
+CREATE TABLE cluster_nodes (
+  node_id       TEXT PRIMARY KEY NOT NULL,
+  address       TEXT NOT NULL,
   expires_at_ms INTEGER NOT NULL
 );
 )sql"},

@@ -95,6 +95,13 @@ inline constexpr const char* kLeaseSql =
 inline constexpr const char* kAllLeasesSql =
     "SELECT " ROOMSYNC_PG_LEASE_COLUMNS " FROM shard_leases ORDER BY shard";
 #undef ROOMSYNC_PG_LEASE_COLUMNS
+inline constexpr const char* kAnnounceNodeSql =
+    "INSERT INTO cluster_nodes (node_id, address, expires_at)"
+    " VALUES ($1, $2, now() + $3 * interval '1 millisecond')"
+    " ON CONFLICT (node_id) DO UPDATE SET address = EXCLUDED.address,"
+    " expires_at = EXCLUDED.expires_at";
+inline constexpr const char* kLiveNodesSql =
+    "SELECT node_id, address FROM cluster_nodes WHERE expires_at > now() ORDER BY node_id";
 
 #undef ROOMSYNC_PG_COMMIT_HEAD
 #undef ROOMSYNC_PG_COMMIT_TAIL

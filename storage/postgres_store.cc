@@ -80,6 +80,8 @@ void PrepareStatements(pqxx::connection& conn) {
   conn.prepare("release_lease", kReleaseLeaseSql);
   conn.prepare("lease", kLeaseSql);
   conn.prepare("all_leases", kAllLeasesSql);
+  conn.prepare("announce_node", kAnnounceNodeSql);
+  conn.prepare("live_nodes", kLiveNodesSql);
   conn.prepare("lookup", kLookupSql);
   conn.prepare("since_all", kSinceAllSql);
   conn.prepare("since_collection", kSinceCollectionSql);
@@ -493,6 +495,29 @@ absl::Status PostgresStore::ReleaseShardLease(int shard, std::string_view owner,
 
 absl::StatusOr<std::vector<ShardLease>> PostgresStore::ListShardLeases() {
   return ReadLeases(std::nullopt);
+}
+
+absl::Status PostgresStore::AnnounceNode(std::string_view node_id, std::string_view address,
+                                         int64_t ttl_ms) {
+  if (absl::Status s = CheckLeaseRequest(0, node_id, ttl_ms); !s.ok()) return s;
+  return Run<bool>(true, [&](pqxx::connection& conn) -> absl::StatusOr<bool> {
+           pqxx::nontransaction tx(conn);
+           tx.exec_prepared("announce_node", Text(node_id), Text(address), ttl_ms);
+           return true;
+         })
+      .status();
+}
+
+absl::StatusOr<std::vector<ClusterNode>> PostgresStore::ListLiveNodes() {
+  using Nodes = std::vector<ClusterNode>;
+  return Run<Nodes>(false, [&](pqxx::connection& conn) -> absl::StatusOr<Nodes> {
+    pqxx::nontransaction tx(conn);
+    Nodes nodes;
+    for (const pqxx::row& row : tx.exec_prepared("live_nodes")) {
+      nodes.push_back(ClusterNode{row[0].as<std::string>(), row[1].as<std::string>()});
+    }
+    return nodes;
+  });
 }
 
 absl::StatusOr<std::vector<StoredDocument>> PostgresStore::ReadSince(

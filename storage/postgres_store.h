@@ -49,6 +49,9 @@ class PostgresStore final : public Store {
                                              int64_t ttl_ms) override;
   absl::Status ReleaseShardLease(int shard, std::string_view owner, int64_t epoch) override;
   absl::StatusOr<std::vector<ShardLease>> ListShardLeases() override;
+  absl::Status AnnounceNode(std::string_view node_id, std::string_view address,
+                            int64_t ttl_ms) override;
+  absl::StatusOr<std::vector<ClusterNode>> ListLiveNodes() override;
   absl::StatusOr<std::vector<StoredDocument>> ReadSince(
       std::string_view room, Seq after, const ReadRange& range) override;
   absl::StatusOr<std::vector<StoredDocument>> ReadBefore(

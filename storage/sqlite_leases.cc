@@ -21,6 +21,13 @@ constexpr const char* kUpsertLease =
     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (shard) DO UPDATE SET owner = excluded.owner,"
     " address = excluded.address, epoch = excluded.epoch, expires_at_ms = excluded.expires_at_ms";
 
+constexpr const char* kUpsertNode =
+    "INSERT INTO cluster_nodes (node_id, address, expires_at_ms) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (node_id) DO UPDATE SET address = excluded.address,"
+    " expires_at_ms = excluded.expires_at_ms";
+constexpr const char* kSelectLiveNodes =
+    "SELECT node_id, address FROM cluster_nodes WHERE expires_at_ms > ?1 ORDER BY node_id";
+
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
 absl::Status CheckLeaseRequest(int shard, std::string_view owner, int64_t ttl_ms) {
@@ -137,6 +144,40 @@ absl::StatusOr<std::vector<ShardLease>> SqliteStore::ListShardLeases() {
       leases.push_back(LeaseFromRow(*select));
     }
     return leases;
+  });
+}
+
+absl::Status SqliteStore::AnnounceNode(std::string_view node_id, std::string_view address,
+                                       int64_t ttl_ms) {
+  if (absl::Status s = CheckLeaseRequest(0, node_id, ttl_ms); !s.ok()) return s;
+  return InWriteTransaction<bool>([&](Db& db) -> absl::StatusOr<bool> {
+           absl::StatusOr<SqliteStatement> upsert = db.Prepare(kUpsertNode);
+           if (!upsert.ok()) return upsert.status();
+           for (absl::Status s : {upsert->BindText(1, node_id), upsert->BindText(2, address),
+                                  upsert->BindInt64(3, NowMs() + ttl_ms)}) {
+             if (!s.ok()) return s;
+           }
+           absl::StatusOr<bool> done = upsert->Step();
+           if (!done.ok()) return done.status();
+           return true;
+         })
+      .status();
+}
+
+absl::StatusOr<std::vector<ClusterNode>> SqliteStore::ListLiveNodes() {
+  using Nodes = std::vector<ClusterNode>;
+  return InWriteTransaction<Nodes>([&](Db& db) -> absl::StatusOr<Nodes> {
+    absl::StatusOr<SqliteStatement> select = db.Prepare(kSelectLiveNodes);
+    if (!select.ok()) return select.status();
+    if (absl::Status s = select->BindInt64(1, NowMs()); !s.ok()) return s;
+    Nodes nodes;
+    for (;;) {
+      absl::StatusOr<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      nodes.push_back(ClusterNode{select->ColumnString(0), select->ColumnString(1)});
+    }
+    return nodes;
   });
 }
 

@@ -87,6 +87,13 @@ struct ShardLease {
   int64_t expires_at_ms = 0;
 };
 
+// A room node that announced itself recently (Store::AnnounceNode): the
+// members among which shards are shared.
+struct ClusterNode {
+  std::string node_id;
+  std::string address;
+};
+
 // Which documents a read returns.
 struct ReadRange {
   std::string_view collection;  // empty = every collection
@@ -154,6 +161,14 @@ class Store {
 
   // Every shard lease ever taken, by shard.
   virtual absl::StatusOr<std::vector<ShardLease>> ListShardLeases() = 0;
+
+  // Records that `node_id` (serving at `address`) is alive for `ttl` from
+  // now by the store's clock, so that other nodes count it when they share
+  // shards out, before it holds any.
+  virtual absl::Status AnnounceNode(std::string_view node_id, std::string_view address,
+                                    int64_t ttl_ms) = 0;
+  // The nodes whose announcement has not expired, by node id.
+  virtual absl::StatusOr<std::vector<ClusterNode>> ListLiveNodes() = 0;
 
   // Up to range.limit documents with seq > after, in ascending seq order
   // (keyset pagination; never OFFSET).

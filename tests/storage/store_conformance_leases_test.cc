@@ -102,6 +102,20 @@ TEST_P(StoreConformance, CommitFencedByALostLeaseWritesNothing) {
   EXPECT_THAT(Summaries(ReadAll("r")), ElementsAre("c/by-a@1", "c/by-b@2"));
 }
 
+TEST_P(StoreConformance, AnnouncedNodesAreLiveUntilTheirTtl) {
+  ASSERT_OK(store_->AnnounceNode("node-b", "b:7070", kLongTtlMs));
+  ASSERT_OK(store_->AnnounceNode("node-a", "a:1", kLongTtlMs));
+  ASSERT_OK(store_->AnnounceNode("node-a", "a:7070", kLongTtlMs));  // moved: the newest wins
+  ASSERT_OK(store_->AnnounceNode("node-c", "c:7070", /*ttl_ms=*/1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_OK_AND_ASSIGN(std::vector<ClusterNode> live, store_->ListLiveNodes());
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[0].node_id, "node-a");
+  EXPECT_EQ(live[0].address, "a:7070");
+  EXPECT_EQ(live[1].node_id, "node-b");
+  EXPECT_EQ(store_->AnnounceNode("", "x", kLongTtlMs).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(StoreConformance, LeaseRequestsAreChecked) {
   EXPECT_EQ(store_->AcquireShardLease(-1, "n", "a", 1).status().code(),
             absl::StatusCode::kInvalidArgument);
