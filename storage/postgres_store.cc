@@ -499,7 +499,8 @@ absl::StatusOr<std::vector<ShardLease>> PostgresStore::ListShardLeases() {
 
 absl::Status PostgresStore::AnnounceNode(std::string_view node_id, std::string_view address,
                                          int64_t ttl_ms) {
-  if (absl::Status s = CheckLeaseRequest(0, node_id, ttl_ms); !s.ok()) return s;
+  if (ttl_ms < 0) return absl::InvalidArgumentError("announcement ttl must be >= 0");
+  if (absl::Status s = CheckLeaseRequest(0, node_id, /*ttl_ms=*/1); !s.ok()) return s;
   return Run<bool>(true, [&](pqxx::connection& conn) -> absl::StatusOr<bool> {
            pqxx::nontransaction tx(conn);
            tx.exec_prepared("announce_node", Text(node_id), Text(address), ttl_ms);

@@ -149,7 +149,8 @@ absl::StatusOr<std::vector<ShardLease>> SqliteStore::ListShardLeases() {
 
 absl::Status SqliteStore::AnnounceNode(std::string_view node_id, std::string_view address,
                                        int64_t ttl_ms) {
-  if (absl::Status s = CheckLeaseRequest(0, node_id, ttl_ms); !s.ok()) return s;
+  if (ttl_ms < 0) return absl::InvalidArgumentError("announcement ttl must be >= 0");
+  if (absl::Status s = CheckLeaseRequest(0, node_id, /*ttl_ms=*/1); !s.ok()) return s;
   return InWriteTransaction<bool>([&](Db& db) -> absl::StatusOr<bool> {
            absl::StatusOr<SqliteStatement> upsert = db.Prepare(kUpsertNode);
            if (!upsert.ok()) return upsert.status();

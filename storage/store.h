@@ -164,7 +164,7 @@ class Store {
 
   // Records that `node_id` (serving at `address`) is alive for `ttl` from
   // now by the store's clock, so that other nodes count it when they share
-  // shards out, before it holds any.
+  // shards out, before it holds any. ttl_ms 0: the node is leaving.
   virtual absl::Status AnnounceNode(std::string_view node_id, std::string_view address,
                                     int64_t ttl_ms) = 0;
   // The nodes whose announcement has not expired, by node id.

@@ -1,0 +1,179 @@
+#include "services/room/shard_lease_keeper.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include <functional>
+#include "absl/time/clock.h"
+#include "base/log.h"
+#include "storage/store.h"
+
+namespace roomsync {
+
+ShardLeaseKeeper::ShardLeaseKeeper(Store& store, ShardLeaseConfig config,
+                                   std::function<void(int)> on_lost)
+    : store_(store), config_(std::move(config)), on_lost_(std::move(on_lost)) {}
+
+ShardLeaseKeeper::~ShardLeaseKeeper() { Stop(/*release=*/false); }
+
+void ShardLeaseKeeper::Start() {
+  RunRound();
+  thread_ = std::thread([this] {
+    while (!stop_.WaitForNotificationWithTimeout(config_.round_every)) RunRound();
+  });
+}
+
+void ShardLeaseKeeper::Stop(bool release) {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (thread_.joinable()) thread_.join();
+  if (!release) return;
+  absl::MutexLock round(&round_mu_);
+  // Leave the membership first, so that the others count one node less
+  // when they share out what we release.
+  if (absl::Status s = store_.AnnounceNode(config_.node_id, config_.address, 0); !s.ok()) {
+    Log(LogLevel::kWarning, "node_leave_failed", {{"code", absl::StatusCodeToString(s.code())}});
+  }
+  std::map<int, Held> held;
+  {
+    absl::MutexLock lock(&mu_);
+    held = held_;
+  }
+  for (const auto& [shard, lease] : held) {
+    Lose(shard, "node draining");
+    // The store waits for our in-flight commits (they hold the lease row),
+    // so the next owner reads the room after them.
+    if (absl::Status s = store_.ReleaseShardLease(shard, config_.node_id, lease.epoch); !s.ok()) {
+      Log(LogLevel::kWarning, "shard_release_failed",
+          {{"shard", shard}, {"code", absl::StatusCodeToString(s.code())}});
+    }
+  }
+}
+
+std::optional<int64_t> ShardLeaseKeeper::EpochFor(int shard) const {
+  absl::MutexLock lock(&mu_);
+  auto it = held_.find(shard);
+  // Past our own deadline the store may already have given the shard to
+  // another node: stop before it does (commits are fenced either way).
+  if (it == held_.end() || absl::Now() >= it->second.deadline) return std::nullopt;
+  return it->second.epoch;
+}
+
+std::string ShardLeaseKeeper::OwnerAddress(int shard) const {
+  absl::MutexLock lock(&mu_);
+  if (held_.contains(shard)) return config_.address;
+  auto it = owners_.find(shard);
+  return it == owners_.end() ? std::string() : it->second;
+}
+
+int ShardLeaseKeeper::held_shards() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(held_.size());
+}
+
+void ShardLeaseKeeper::Lose(int shard, std::string_view why) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (held_.erase(shard) == 0) return;
+  }
+  Log(LogLevel::kInfo, "shard_lost", {{"shard", shard}, {"reason", why}});
+  on_lost_(shard);
+}
+
+void ShardLeaseKeeper::RunRound() {
+  absl::MutexLock round(&round_mu_);
+  const int64_t ttl_ms = absl::ToInt64Milliseconds(config_.ttl);
+  const absl::Time started = absl::Now();
+  if (absl::Status s = store_.AnnounceNode(config_.node_id, config_.address, ttl_ms); !s.ok()) {
+    Log(LogLevel::kWarning, "node_announce_failed", {{"code", absl::StatusCodeToString(s.code())}});
+  }
+
+  // 1. Renew what we hold; a lease someone else took is lost now, one we
+  // could not renew is lost once our deadline passes.
+  std::map<int, Held> held;
+  {
+    absl::MutexLock lock(&mu_);
+    held = held_;
+  }
+  for (const auto& [shard, lease] : held) {
+    absl::StatusOr<ShardLease> renewed =
+        store_.RenewShardLease(shard, config_.node_id, lease.epoch, ttl_ms);
+    if (renewed.ok()) {
+      absl::MutexLock lock(&mu_);
+      auto it = held_.find(shard);
+      if (it != held_.end() && it->second.epoch == lease.epoch) it->second.deadline = started + config_.ttl;
+    } else if (renewed.status().code() == absl::StatusCode::kFailedPrecondition) {
+      Lose(shard, "taken by another node");
+    } else if (absl::Now() >= lease.deadline) {
+      Lose(shard, "lease not renewed in time");
+    }
+  }
+
+  // 2. The members and the table: free or expired shards, and our share.
+  absl::StatusOr<std::vector<ClusterNode>> nodes = store_.ListLiveNodes();
+  absl::StatusOr<std::vector<ShardLease>> leases = store_.ListShardLeases();
+  if (!nodes.ok() || !leases.ok()) {
+    Log(LogLevel::kWarning, "shard_table_unreadable",
+        {{"code", absl::StatusCodeToString((nodes.ok() ? leases.status() : nodes.status()).code())}});
+    return;
+  }
+  const size_t members = std::max<size_t>(1, nodes->size());
+  const int share = static_cast<int>((config_.shard_count + members - 1) / members);
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  std::vector<bool> taken(config_.shard_count, false);
+  {
+    absl::MutexLock lock(&mu_);
+    owners_.clear();
+    for (const ShardLease& lease : *leases) {
+      if (lease.shard >= config_.shard_count || lease.expires_at_ms <= now_ms) continue;
+      taken[lease.shard] = true;
+      owners_[lease.shard] = lease.address;
+    }
+  }
+  std::vector<int> free;
+  for (int shard = 0; shard < config_.shard_count; ++shard) {
+    if (!taken[shard]) free.push_back(shard);
+  }
+  // Nodes starting together try different shards first.
+  if (!free.empty()) {
+    const size_t offset = std::hash<std::string>()(config_.node_id) % free.size();
+    std::rotate(free.begin(), free.begin() + static_cast<std::ptrdiff_t>(offset), free.end());
+  }
+
+  // 3. Take free shards up to our share.
+  int mine = held_shards();
+  for (int shard : free) {
+    if (mine >= share || stop_.HasBeenNotified()) break;
+    const absl::Time asked = absl::Now();
+    absl::StatusOr<ShardLease> lease =
+        store_.AcquireShardLease(shard, config_.node_id, config_.address, ttl_ms);
+    if (!lease.ok()) continue;
+    absl::MutexLock lock(&mu_);
+    if (lease->owner == config_.node_id) {
+      held_[shard] = Held{lease->epoch, asked + config_.ttl};
+      ++mine;
+    } else {
+      owners_[shard] = lease->address;
+    }
+  }
+
+  // 4. Hand over what exceeds our share: the members that hold less take
+  // the released shards in their next round, without waiting for expiry.
+  if (mine > share) {
+    std::map<int, Held> now_held;
+    {
+      absl::MutexLock lock(&mu_);
+      now_held = held_;
+    }
+    for (auto it = now_held.rbegin(); it != now_held.rend() && mine > share; ++it, --mine) {
+      Lose(it->first, "handed over to balance shards");
+      if (absl::Status s = store_.ReleaseShardLease(it->first, config_.node_id, it->second.epoch);
+          !s.ok()) {
+        Log(LogLevel::kWarning, "shard_release_failed",
+            {{"shard", it->first}, {"code", absl::StatusCodeToString(s.code())}});
+      }
+    }
+  }
+}
+
+}  // namespace roomsync

@@ -1,0 +1,88 @@
+// Keeps this room node's shard leases (DESIGN.md, Sharding; store.h
+// ShardLease): takes free and expired shards up to a fair share of the
+// live nodes, renews what it holds, hands shards over (releases them) when
+// it holds more than its share, and tells the room service the moment a
+// shard stops being its own. The store is the only coordinator: every node
+// runs the same rounds against the same lease table, and the lease epoch
+// fences each commit, so a node that loses a lease can no longer write
+// even before it notices.
+//
+// Thread-safe. A round runs on the keeper's thread (or RunRoundForTest).
+#ifndef ROOMSYNC_SERVICES_ROOM_SHARD_LEASE_KEEPER_H_
+#define ROOMSYNC_SERVICES_ROOM_SHARD_LEASE_KEEPER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+
+namespace roomsync {
+
+class Store;
+
+struct ShardLeaseConfig {
+  std::string node_id;  // unique per running process
+  std::string address;  // where this node serves gRPC, for routing
+  int shard_count = 256;
+  // A lease lasts `ttl` by the store's clock; this node counts it from
+  // before its renewal call, by its own clock, and stops writing a shard
+  // whose lease it could not renew in time.
+  absl::Duration ttl = absl::Seconds(10);
+  absl::Duration round_every = absl::Seconds(3);
+};
+
+class ShardLeaseKeeper {
+ public:
+  // `on_lost(shard)` runs on the keeper's thread when a shard stops being
+  // this node's (taken by another node, released, or not renewed in time),
+  // after EpochFor(shard) has started answering nullopt.
+  ShardLeaseKeeper(Store& store, ShardLeaseConfig config, std::function<void(int)> on_lost);
+  ~ShardLeaseKeeper();  // Stop(/*release=*/false) if still running
+
+  // Runs one round now, then every round_every on the keeper's thread.
+  void Start();
+  // Stops the rounds. release: hand every shard over now (graceful drain),
+  // else leave the leases to expire (as a crash would).
+  void Stop(bool release);
+
+  // The lease epoch under which this node may write `shard` now.
+  std::optional<int64_t> EpochFor(int shard) const;
+  // The shard's holder as of the last round ("" when unknown or free).
+  std::string OwnerAddress(int shard) const;
+  int held_shards() const;
+  const std::string& node_id() const { return config_.node_id; }
+
+  void RunRoundForTest() { RunRound(); }
+
+ private:
+  struct Held {
+    int64_t epoch = 0;
+    absl::Time deadline;  // by our clock: the start of the call that got it + ttl
+  };
+
+  void RunRound();
+  void Lose(int shard, std::string_view why);
+
+  Store& store_;
+  const ShardLeaseConfig config_;
+  const std::function<void(int)> on_lost_;
+
+  mutable absl::Mutex mu_;
+  std::map<int, Held> held_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::string> owners_ ABSL_GUARDED_BY(mu_);  // shard -> address
+
+  absl::Mutex round_mu_;  // one round at a time (thread, tests, Stop)
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace roomsync
+
+#endif  // ROOMSYNC_SERVICES_ROOM_SHARD_LEASE_KEEPER_H_

@@ -1,0 +1,129 @@
+// ShardLeaseKeeper against a real PostgreSQL: nodes share the shards out,
+// a newcomer gets its share from the others' hand-over, a crashed node's
+// shards are taken once its leases expire (with a new epoch), and a
+// draining node hands everything over at once. Rounds are run by the test,
+// one at a time, so each step is deterministic.
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/mutex.h"
+#include "services/room/shard_lease_keeper.h"
+#include "storage/store.h"
+#include "tests/support/pg_harness.h"
+
+namespace roomsync {
+namespace {
+
+constexpr int kShards = 16;
+
+struct Node {
+  Node(Store& store, const std::string& id, absl::Duration ttl)
+      : keeper(store,
+               ShardLeaseConfig{.node_id = id,
+                                .address = id + ":7070",
+                                .shard_count = kShards,
+                                .ttl = ttl,
+                                .round_every = absl::Hours(1)},
+               [this](int shard) {
+                 absl::MutexLock lock(&mu);
+                 lost.insert(shard);
+               }) {}
+
+  std::set<int> Held() const {
+    std::set<int> held;
+    for (int s = 0; s < kShards; ++s) {
+      if (keeper.EpochFor(s).has_value()) held.insert(s);
+    }
+    return held;
+  }
+  std::set<int> Lost() {
+    absl::MutexLock lock(&mu);
+    return lost;
+  }
+
+  absl::Mutex mu;
+  std::set<int> lost;
+  ShardLeaseKeeper keeper;
+};
+
+std::unique_ptr<Store> OpenTestStore() {
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(testing::CreateTestDatabase());
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? *std::move(store) : nullptr;
+}
+
+TEST(ShardLeaseKeeper, NodesShareShardsAndANewcomerGetsItsShare) {
+  std::unique_ptr<Store> store = OpenTestStore();
+  ASSERT_NE(store, nullptr);
+  Node a(*store, "node-a", absl::Seconds(30));
+  a.keeper.RunRoundForTest();
+  EXPECT_EQ(a.Held().size(), static_cast<size_t>(kShards));
+  EXPECT_EQ(a.keeper.OwnerAddress(3), "node-a:7070");
+
+  Node b(*store, "node-b", absl::Seconds(30));
+  b.keeper.RunRoundForTest();  // announces itself; nothing is free yet
+  EXPECT_TRUE(b.Held().empty());
+  EXPECT_EQ(b.keeper.OwnerAddress(3), "node-a:7070");
+  a.keeper.RunRoundForTest();  // sees two members: hands half over
+  EXPECT_EQ(a.Held().size(), static_cast<size_t>(kShards / 2));
+  EXPECT_EQ(a.Lost().size(), static_cast<size_t>(kShards / 2));
+  b.keeper.RunRoundForTest();  // takes them
+  std::set<int> held_a = a.Held(), held_b = b.Held();
+  EXPECT_EQ(held_b.size(), static_cast<size_t>(kShards / 2));
+  for (int s = 0; s < kShards; ++s) {
+    EXPECT_NE(held_a.contains(s), held_b.contains(s)) << "shard " << s << " needs one owner";
+  }
+  EXPECT_EQ(held_b, a.Lost());
+  for (int s : held_b) EXPECT_EQ(*b.keeper.EpochFor(s), 2) << "shard " << s;
+  for (int s : held_a) EXPECT_EQ(*a.keeper.EpochFor(s), 1) << "shard " << s;
+  // Stable once balanced.
+  a.keeper.RunRoundForTest();
+  b.keeper.RunRoundForTest();
+  EXPECT_EQ(a.Held(), held_a);
+  EXPECT_EQ(b.Held(), held_b);
+}
+
+TEST(ShardLeaseKeeper, ACrashedNodesShardsAreTakenAfterTheirLeasesExpire) {
+  std::unique_ptr<Store> store = OpenTestStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Duration ttl = absl::Milliseconds(400);
+  Node a(*store, "node-a", ttl);
+  auto b = std::make_unique<Node>(*store, "node-b", ttl);
+  b->keeper.RunRoundForTest();
+  a.keeper.RunRoundForTest();
+  ASSERT_EQ(a.Held().size() + b->Held().size(), static_cast<size_t>(kShards));
+  const std::set<int> crashed = b->Held();
+  ASSERT_FALSE(crashed.empty());
+  b.reset();  // no release: its leases and announcement stay until they expire
+
+  a.keeper.RunRoundForTest();
+  EXPECT_EQ(a.Held().size(), static_cast<size_t>(kShards) - crashed.size()) << "too early";
+  std::this_thread::sleep_for(absl::ToChronoMilliseconds(ttl + absl::Milliseconds(200)));
+  a.keeper.RunRoundForTest();
+  EXPECT_EQ(a.Held().size(), static_cast<size_t>(kShards));
+  for (int s : crashed) EXPECT_EQ(*a.keeper.EpochFor(s), 2) << "shard " << s;
+  EXPECT_TRUE(a.Lost().empty());
+}
+
+TEST(ShardLeaseKeeper, ADrainingNodeHandsEverythingOverAtOnce) {
+  std::unique_ptr<Store> store = OpenTestStore();
+  ASSERT_NE(store, nullptr);
+  Node a(*store, "node-a", absl::Seconds(30));
+  Node b(*store, "node-b", absl::Seconds(30));
+  a.keeper.RunRoundForTest();
+  ASSERT_EQ(a.Held().size(), static_cast<size_t>(kShards));
+  a.keeper.Stop(/*release=*/true);
+  EXPECT_TRUE(a.Held().empty());
+  EXPECT_EQ(a.Lost().size(), static_cast<size_t>(kShards));
+  b.keeper.RunRoundForTest();
+  EXPECT_EQ(b.Held().size(), static_cast<size_t>(kShards));
+}
+
+}  // namespace
+}  // namespace roomsync
