@@ -14,6 +14,10 @@ namespace roomsync {
 
 // The gRPC trailing-metadata key that carries the specific code.
 inline constexpr std::string_view kErrorCodeMetadataKey = "roomsync-error-code";
+// The gRPC trailing-metadata key a room node adds to UNAVAILABLE when it
+// does not hold the room's shard: the owner's address, as far as it knows,
+// for the caller to re-route.
+inline constexpr std::string_view kOwnerMetadataKey = "roomsync-owner";
 
 // Returns `status` with `code` attached as its protocol error code.
 absl::Status WithErrorCode(absl::Status status, std::string_view code);

@@ -14,6 +14,8 @@
 #include "services/room/commit_planner.h"
 #include "services/room/committed_batch.h"
 #include "services/room/room_metrics.h"
+#include "services/room/shard_lease_keeper.h"
+#include "cluster/shard_map.h"
 
 namespace roomsync {
 namespace {
@@ -26,6 +28,7 @@ constexpr int kMaxCommitAttempts = 3;
 // documents without an assumed master state (last-write-wins edits) costs
 // one wasted round trip per this many groups, not one per group.
 constexpr int kGroupsWithoutGuessAfterMiss = 16;
+constexpr std::string_view kMovedReason = "room moved to another node";
 // Page size of store reads during a subscriber's catch-up.
 constexpr int kCatchUpPage = 500;
 
@@ -54,6 +57,7 @@ bool NoItemAssumesStored(const std::vector<const PushPlan*>& pushes) {
 Room::Room(std::string name, const RoomContext& context)
     : name_(std::move(name)),
       context_(context),
+      shard_(ShardOf(name_)),
       recent_(context.config->recent_changes_per_room,
               context.config->recent_changes_bytes_per_room),
       last_used_(absl::Now()) {}
@@ -92,6 +96,11 @@ void Room::ForgetHeadLocked(std::string_view reason) {
   for (auto& subscriber : subscribers_) subscriber->OnResync(reason);
   context_.metrics->SetSubscribersDelta(-static_cast<int>(subscribers_.size()));
   subscribers_.clear();
+}
+
+void Room::Moved() {
+  absl::ReleasableMutexLock lock(&mu_);
+  ForgetHeadLocked(kMovedReason);
 }
 
 void Room::Push(PushPlan plan, PushDone done) {
@@ -160,6 +169,16 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
       break;
     }
     head = *loaded;
+    CommitFence fence{.expected_last_seq = head.last_seq};
+    if (context_.leases != nullptr) {
+      std::optional<int64_t> epoch = context_.leases->EpochFor(shard_);
+      if (!epoch.has_value()) {
+        status = absl::UnavailableError(absl::StrCat(ToAbsl(kMovedReason), "; retry"));
+        break;
+      }
+      fence.shard = shard_;
+      fence.lease_epoch = *epoch;
+    }
     // The stored state of every key of the group, in one round trip; none
     // in a room that has never committed (every stored document has a seq
     // of at most last_seq), so a new room's first push needs no Lookup.
@@ -180,9 +199,8 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
     std::vector<StoredDocument> rows;
     rows.reserve(plan.writes.size());
     for (const auto& doc : plan.writes) rows.push_back(*doc);
-    status = context_.store->Commit(
-        name_, CommitFence{.expected_last_seq = head.last_seq, .keys_are_new = keys_are_new}, rows,
-        plan.stored_bytes_delta);
+    fence.keys_are_new = keys_are_new;
+    status = context_.store->Commit(name_, fence, rows, plan.stored_bytes_delta);
     const bool guess_missed = guess_new_keys && status.code() == absl::StatusCode::kAlreadyExists;
     if (guess_new_keys && (status.ok() || guess_missed)) {
       context_.metrics->CountNewKeyGuess(/*hit=*/status.ok());
@@ -206,6 +224,13 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
          {"attempt", attempt},
          {"documents", static_cast<int64_t>(rows.size())}});
     absl::ReleasableMutexLock lock(&mu_);
+    if (status.code() == absl::StatusCode::kFailedPrecondition) {
+      // Another node took the shard: nothing was written, and the pushes
+      // belong to the new owner.
+      ForgetHeadLocked(kMovedReason);
+      status = absl::UnavailableError(absl::StrCat(ToAbsl(kMovedReason), "; retry"));
+      break;
+    }
     ForgetHeadLocked(status.code() == absl::StatusCode::kAborted ? "room changed by another writer"
                                                                  : "commit outcome unknown");
     if (status.code() != absl::StatusCode::kAborted) break;

@@ -37,6 +37,7 @@ namespace roomsync {
 
 class ChangeSubscriber;
 class RoomMetrics;
+class ShardLeaseKeeper;
 
 // What every room of a service shares.
 struct RoomContext {
@@ -44,6 +45,9 @@ struct RoomContext {
   const RoomServiceConfig* config;
   RoomMetrics* metrics;
   boost::asio::thread_pool* executor;  // runs blocking store calls
+  // The node's shard leases (a cluster node); null: this node writes every
+  // room without a lease (a single node, or a cluster without leases).
+  const ShardLeaseKeeper* leases = nullptr;
 };
 
 // A validated push, ready to be decided.
@@ -90,6 +94,12 @@ class Room : public std::enable_shared_from_this<Room> {
   ~Room();
 
   const std::string& name() const { return name_; }
+  int shard() const { return shard_; }
+
+  // The room's shard stopped being this node's: forget the head, and tell
+  // subscribers to resync (with another node). Pushes still queued fail at
+  // their commit, which needs the lease.
+  void Moved();
 
   // Queues `plan` for the next group commit; `done` runs after its commit
   // (or with kUnavailable when the room's queue is full).
@@ -133,6 +143,7 @@ class Room : public std::enable_shared_from_this<Room> {
 
   const std::string name_;
   const RoomContext context_;
+  const int shard_;  // cluster/shard_map.h ShardOf(name_)
 
   mutable absl::Mutex mu_;
   bool loaded_ ABSL_GUARDED_BY(mu_) = false;

@@ -36,6 +36,15 @@ ABSL_FLAG(int64_t, recent_changes_per_room, 1024,
           "Recent changes kept in memory per room for catch-ups and hot pulls");
 ABSL_FLAG(int64_t, max_subscribe_catch_up, 10000,
           "Largest Subscribe catch-up in documents; beyond it the stream answers Resync");
+ABSL_FLAG(bool, shard_leases, false,
+          "Cluster mode: serve only the rooms of the shards this node holds a lease on, "
+          "taking a fair share of them from the PostgreSQL lease table (needs --grpc)");
+ABSL_FLAG(std::string, node_id, "",
+          "This node's id in the lease table; empty = host name, pid and a random suffix");
+ABSL_FLAG(std::string, advertise, "",
+          "The gRPC address gateways use to reach this node; empty = the --grpc address");
+ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(10),
+          "How long a shard lease lasts unrenewed: a crashed node's rooms move after this");
 ABSL_FLAG(std::string, grpc_tls_cert, "", "PEM certificate chain of the gRPC listener (TLS)");
 ABSL_FLAG(std::string, grpc_tls_key, "", "PEM private key of the gRPC listener");
 ABSL_FLAG(std::string, grpc_tls_ca, "",
@@ -120,6 +129,14 @@ absl::StatusOr<RoomServerConfig> RoomServerConfigFromFlags() {
   config.allow_plaintext = absl::GetFlag(FLAGS_grpc_plaintext);
   s.max_room_bytes = absl::GetFlag(FLAGS_max_room_bytes);
   if (s.max_room_bytes < 0) return absl::InvalidArgumentError("--max_room_bytes must not be negative");
+  config.leasing.enabled = absl::GetFlag(FLAGS_shard_leases);
+  config.leasing.node_id = absl::GetFlag(FLAGS_node_id);
+  config.leasing.advertise_address = absl::GetFlag(FLAGS_advertise);
+  config.leasing.ttl = absl::GetFlag(FLAGS_lease_ttl);
+  config.leasing.round_every = config.leasing.ttl / 3;
+  if (config.leasing.ttl < absl::Milliseconds(300)) {
+    return absl::InvalidArgumentError("--lease_ttl must be at least 300ms");
+  }
   s.store_threads = absl::GetFlag(FLAGS_store_threads);
   if (s.store_threads < 1) return absl::InvalidArgumentError("--store_threads must be at least 1");
   return config;

@@ -24,6 +24,16 @@ size_t RoomRegistry::EvictIdle(absl::Time idle_since) {
   return rooms_.size();
 }
 
+void RoomRegistry::DropShard(int shard) {
+  absl::MutexLock lock(&mu_);
+  absl::erase_if(rooms_, [&](const auto& entry) {
+    if (entry.second->shard() != shard) return false;
+    entry.second->Moved();
+    return true;
+  });
+  context_.metrics->SetActiveRooms(rooms_.size());
+}
+
 void RoomRegistry::CloseAllSubscribers() {
   absl::MutexLock lock(&mu_);
   for (auto& [name, room] : rooms_) room->CloseSubscribers();

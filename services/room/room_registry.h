@@ -30,6 +30,10 @@ class RoomRegistry {
 
   void CloseAllSubscribers();
 
+  // The rooms of `shard` moved to another node: each is told (Room::Moved)
+  // and forgotten; a later Get makes a fresh one.
+  void DropShard(int shard);
+
  private:
   const RoomContext context_;
   absl::Mutex mu_;

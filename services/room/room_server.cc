@@ -17,6 +17,10 @@
 #include "services/room/room_metrics.h"
 #include "services/room/room_registry.h"
 #include "services/room/room_sync_service.h"
+#include "services/room/shard_lease_keeper.h"
+#include "cluster/shard_map.h"
+#include "storage/room_epoch.h"
+#include <unistd.h>
 #include "storage/store.h"
 
 namespace roomsync {
@@ -59,13 +63,22 @@ class RoomServerImpl final : public RoomServer {
     absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(config_.store_url, StoreOptions{config_.service.store_threads});
     if (!store.ok()) return store.status();
     store_ = std::move(*store);
+    if (config_.leasing.enabled) {
+      absl::StatusOr<ShardLeaseConfig> leasing = LeaseConfig();
+      if (!leasing.ok()) return leasing.status();
+      leases_ = std::make_unique<ShardLeaseKeeper>(*store_, *std::move(leasing), [this](int shard) {
+        // Rooms are made before the keeper's first round can lose a shard.
+        rooms_->DropShard(shard);
+      });
+    }
     rooms_ = std::make_unique<RoomRegistry>(
-        RoomContext{store_.get(), &config_.service, &metrics_, &executor_});
+        RoomContext{store_.get(), &config_.service, &metrics_, &executor_, leases_.get()});
     absl::StatusOr<std::unique_ptr<RoomCallAuthorizer>> authorizer =
         RoomCallAuthorizer::Create(config_.jwt);
     if (!authorizer.ok()) return authorizer.status();
     authorizer_ = *std::move(authorizer);
-    service_ = std::make_unique<RoomSyncService>(config_.service, *rooms_, metrics_, *authorizer_);
+    service_ = std::make_unique<RoomSyncService>(config_.service, *rooms_, metrics_, *authorizer_,
+                                                 leases_.get());
     absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ListenerCredentials();
     if (!credentials.ok()) return credentials.status();
 
@@ -83,6 +96,8 @@ class RoomServerImpl final : public RoomServer {
       return absl::UnavailableError(
           absl::StrCat("cannot listen for gRPC on ", config_.grpc_address));
     }
+    // Take shards only once we can serve them (the advertised port is up).
+    if (leases_ != nullptr) leases_->Start(AdvertisedAddress());
     server_->GetHealthCheckService()->SetServingStatus(true);
 
     if (!config_.metrics_address.empty()) {
@@ -118,6 +133,9 @@ class RoomServerImpl final : public RoomServer {
     server_->GetHealthCheckService()->SetServingStatus(false);
     service_->StopAccepting();
     bool answered = service_->AwaitPushes(grace);
+    // Hand the shards over now rather than let them expire; their
+    // subscribers get RESYNC and find the next owner.
+    if (leases_ != nullptr) leases_->Stop(/*release=*/true);
     rooms_->CloseAllSubscribers();
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(std::max(deadline - absl::Now(), absl::ZeroDuration())));
@@ -154,6 +172,35 @@ class RoomServerImpl final : public RoomServer {
     return grpc::SslServerCredentials(options);
   }
 
+  absl::StatusOr<ShardLeaseConfig> LeaseConfig() const {
+    ShardLeaseConfig lease;
+    lease.node_id = config_.leasing.node_id;
+    if (lease.node_id.empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof(host) - 1);
+      absl::StatusOr<std::string> suffix = storage_internal::NewRoomEpoch();  // 16 random bytes, hex
+      if (!suffix.ok()) return suffix.status();
+      lease.node_id = absl::StrCat(host, "-", getpid(), "-", suffix->substr(0, 8));
+    }
+    if (config_.grpc_address.empty()) {
+      return absl::InvalidArgumentError("shard leases need a gRPC listener (--grpc)");
+    }
+    lease.shard_count = kShardCount;
+    lease.ttl = config_.leasing.ttl;
+    lease.round_every = config_.leasing.round_every;
+    if (lease.round_every * 2 >= lease.ttl) {
+      return absl::InvalidArgumentError("the lease round must be under half the lease ttl");
+    }
+    return lease;
+  }
+
+  std::string AdvertisedAddress() const {
+    if (!config_.leasing.advertise_address.empty()) return config_.leasing.advertise_address;
+    // The bound port, in case the configured one was 0.
+    const std::string& address = config_.grpc_address;
+    return absl::StrCat(address.substr(0, address.rfind(':')), ":", grpc_port_);
+  }
+
   void EvictIdleRooms() {
     const absl::Duration idle = config_.service.room_idle_eviction;
     const absl::Duration period = std::min(idle, absl::Seconds(10));
@@ -167,6 +214,7 @@ class RoomServerImpl final : public RoomServer {
   RoomMetrics metrics_;
   boost::asio::thread_pool executor_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<ShardLeaseKeeper> leases_;  // null: no shard leases
   std::unique_ptr<RoomRegistry> rooms_;
   std::unique_ptr<RoomCallAuthorizer> authorizer_;
   std::unique_ptr<RoomSyncService> service_;

@@ -32,6 +32,18 @@ struct GrpcServerTls {
   bool enabled() const { return !cert_file.empty(); }
 };
 
+// Shard leases (DESIGN.md, Sharding; services/room/shard_lease_keeper.h):
+// the node serves and writes only the rooms of the shards it holds, and
+// every commit is fenced by its lease epoch. Off: the node serves every
+// room (a single node, or room nodes that a gateway partitions statically).
+struct ShardLeasing {
+  bool enabled = false;
+  std::string node_id;            // empty: host name, pid and a random suffix
+  std::string advertise_address;  // where gateways reach this node; empty: the gRPC address
+  absl::Duration ttl = absl::Seconds(10);
+  absl::Duration round_every = absl::Seconds(3);
+};
+
 struct RoomServerConfig {
   // Store URL (see storage/store.h OpenStore): sqlite:PATH or postgresql://...
   std::string store_url = "sqlite:./data/roomsync.db";
@@ -49,6 +61,7 @@ struct RoomServerConfig {
   // for in-process users and tests; the binaries set it only from an
   // explicit --grpc_plaintext.
   bool allow_plaintext = true;
+  ShardLeasing leasing;
 };
 
 class RoomServer {

@@ -8,6 +8,8 @@
 #include "services/room/room.h"
 #include "services/room/room_metrics.h"
 #include "services/room/room_registry.h"
+#include "services/room/shard_lease_keeper.h"
+#include "cluster/shard_map.h"
 #include "services/room/subscribe_stream.h"
 
 namespace roomsync {
@@ -40,6 +42,17 @@ void SetCheckpoint(v1::Checkpoint* out, Seq seq, const std::string& epoch) {
 
 }  // namespace
 
+absl::Status RoomSyncService::CheckOwner(grpc::CallbackServerContext* context,
+                                         const std::string& room) const {
+  if (leases_ == nullptr) return absl::OkStatus();
+  const int shard = ShardOf(room);
+  if (leases_->EpochFor(shard).has_value()) return absl::OkStatus();
+  if (std::string owner = leases_->OwnerAddress(shard); !owner.empty()) {
+    context->AddTrailingMetadata(std::string(kOwnerMetadataKey), owner);
+  }
+  return absl::UnavailableError("this node does not serve the room's shard now; retry");
+}
+
 void RoomSyncService::PushAnswered() {
   absl::MutexLock lock(&mu_);
   --pushes_in_flight_;
@@ -57,6 +70,9 @@ grpc::ServerUnaryReactor* RoomSyncService::Push(grpc::CallbackServerContext* con
   if (absl::Status allowed = authorizer_.Authorize(*context, request->room(), RoomCall::kPush);
       !allowed.ok()) {
     return FinishNow(context, allowed);
+  }
+  if (absl::Status owner = CheckOwner(context, request->room()); !owner.ok()) {
+    return FinishNow(context, owner);
   }
   {
     absl::MutexLock lock(&mu_);
@@ -99,6 +115,9 @@ grpc::ServerUnaryReactor* RoomSyncService::Pull(grpc::CallbackServerContext* con
       !allowed.ok()) {
     return FinishNow(context, allowed);
   }
+  if (absl::Status owner = CheckOwner(context, request->room()); !owner.ok()) {
+    return FinishNow(context, owner);
+  }
   if (absl::Status s = ValidateReadTarget(request->room(), request->collection(), config_); !s.ok()) {
     return FinishNow(context, s);
   }
@@ -130,6 +149,9 @@ grpc::ServerUnaryReactor* RoomSyncService::History(grpc::CallbackServerContext* 
       !allowed.ok()) {
     return FinishNow(context, allowed);
   }
+  if (absl::Status owner = CheckOwner(context, request->room()); !owner.ok()) {
+    return FinishNow(context, owner);
+  }
   if (absl::Status s = ValidateReadTarget(request->room(), request->collection(), config_); !s.ok()) {
     return FinishNow(context, s);
   }
@@ -160,6 +182,7 @@ grpc::ServerWriteReactor<v1::SubscribeEvent>* RoomSyncService::Subscribe(
   absl::Status status = accepting_ ? authorizer_.Authorize(*context, request->room(), RoomCall::kSubscribe)
                                    : Draining();
   if (status.ok()) status = ValidateReadTarget(request->room(), request->collection(), config_);
+  if (status.ok()) status = CheckOwner(context, request->room());
   absl::StatusOr<std::optional<ClientCheckpoint>> from =
       ReadCheckpoint(request->has_checkpoint(), request->checkpoint(), "checkpoint");
   if (status.ok() && !from.ok()) status = from.status();

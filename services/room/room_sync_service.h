@@ -16,14 +16,17 @@ namespace roomsync {
 class RoomCallAuthorizer;
 class RoomRegistry;
 class RoomMetrics;
+class ShardLeaseKeeper;
 
 class RoomSyncService final : public v1::RoomSync::CallbackService {
  public:
   // `authorizer` decides every call first (room_auth.h); it must outlive
   // the service.
+  // `leases` (may be null: every room is served here) must outlive it too.
   RoomSyncService(const RoomServiceConfig& config, RoomRegistry& rooms, RoomMetrics& metrics,
-                  const RoomCallAuthorizer& authorizer)
-      : config_(config), rooms_(rooms), metrics_(metrics), authorizer_(authorizer) {}
+                  const RoomCallAuthorizer& authorizer, const ShardLeaseKeeper* leases = nullptr)
+      : config_(config), rooms_(rooms), metrics_(metrics), authorizer_(authorizer),
+        leases_(leases) {}
 
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
                                  const v1::PushRequest* request,
@@ -44,11 +47,16 @@ class RoomSyncService final : public v1::RoomSync::CallbackService {
 
  private:
   void PushAnswered();
+  // OK when this node holds the room's shard (or serves every room); else
+  // UNAVAILABLE, with the owner's address in the trailing metadata
+  // (protocol/error_codes.h kOwnerMetadataKey) for the caller to re-route.
+  absl::Status CheckOwner(grpc::CallbackServerContext* context, const std::string& room) const;
 
   const RoomServiceConfig config_;
   RoomRegistry& rooms_;
   RoomMetrics& metrics_;
   const RoomCallAuthorizer& authorizer_;
+  const ShardLeaseKeeper* const leases_;
   std::atomic<bool> accepting_{true};
   absl::Mutex mu_;
   int pushes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;

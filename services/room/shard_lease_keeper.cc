@@ -17,7 +17,8 @@ ShardLeaseKeeper::ShardLeaseKeeper(Store& store, ShardLeaseConfig config,
 
 ShardLeaseKeeper::~ShardLeaseKeeper() { Stop(/*release=*/false); }
 
-void ShardLeaseKeeper::Start() {
+void ShardLeaseKeeper::Start(std::optional<std::string> address) {
+  if (address.has_value()) config_.address = *std::move(address);
   RunRound();
   thread_ = std::thread([this] {
     while (!stop_.WaitForNotificationWithTimeout(config_.round_every)) RunRound();
@@ -75,8 +76,11 @@ void ShardLeaseKeeper::Lose(int shard, std::string_view why) {
   {
     absl::MutexLock lock(&mu_);
     if (held_.erase(shard) == 0) return;
+    // Not ours any more, and the next holder is unknown until a round
+    // reads the table: never point callers back at ourselves.
+    owners_.erase(shard);
   }
-  Log(LogLevel::kInfo, "shard_lost", {{"shard", shard}, {"reason", why}});
+  Log(LogLevel::kDebug, "shard_lost", {{"shard", shard}, {"reason", why}});
   on_lost_(shard);
 }
 
@@ -159,6 +163,7 @@ void ShardLeaseKeeper::RunRound() {
 
   // 4. Hand over what exceeds our share: the members that hold less take
   // the released shards in their next round, without waiting for expiry.
+  const int before_hand_over = mine;
   if (mine > share) {
     std::map<int, Held> now_held;
     {
@@ -173,6 +178,13 @@ void ShardLeaseKeeper::RunRound() {
             {{"shard", it->first}, {"code", absl::StatusCodeToString(s.code())}});
       }
     }
+  }
+  if (mine != static_cast<int>(held.size())) {
+    Log(LogLevel::kInfo, "shard_leases",
+        {{"held", mine},
+         {"before", static_cast<int64_t>(held.size())},
+         {"handed_over", before_hand_over - mine},
+         {"members", static_cast<int64_t>(members)}});
   }
 }
 

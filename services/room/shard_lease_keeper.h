@@ -47,7 +47,9 @@ class ShardLeaseKeeper {
   ~ShardLeaseKeeper();  // Stop(/*release=*/false) if still running
 
   // Runs one round now, then every round_every on the keeper's thread.
-  void Start();
+  // `address`, when given, replaces config.address (a port known only once
+  // the server listens).
+  void Start(std::optional<std::string> address = std::nullopt);
   // Stops the rounds. release: hand every shard over now (graceful drain),
   // else leave the leases to expire (as a crash would).
   void Stop(bool release);
@@ -71,7 +73,7 @@ class ShardLeaseKeeper {
   void Lose(int shard, std::string_view why);
 
   Store& store_;
-  const ShardLeaseConfig config_;
+  ShardLeaseConfig config_;  // address set once, before the first round
   const std::function<void(int)> on_lost_;
 
   mutable absl::Mutex mu_;
