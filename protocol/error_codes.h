@@ -14,7 +14,7 @@ namespace roomsync {
 
 // The gRPC trailing-metadata key that carries the specific code.
 inline constexpr std::string_view kErrorCodeMetadataKey = "roomsync-error-code";
-// The gRPC trailing-metadata key a room node adds to UNAVAILABLE when it
+// The gRPC trailing-metadata key a room node adds to FAILED_PRECONDITION when it
 // does not hold the room's shard: the owner's address, as far as it knows,
 // for the caller to re-route.
 inline constexpr std::string_view kOwnerMetadataKey = "roomsync-owner";

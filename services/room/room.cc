@@ -173,7 +173,7 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
     if (context_.leases != nullptr) {
       std::optional<int64_t> epoch = context_.leases->EpochFor(shard_);
       if (!epoch.has_value()) {
-        status = absl::UnavailableError(absl::StrCat(ToAbsl(kMovedReason), "; retry"));
+        status = absl::FailedPreconditionError(absl::StrCat(ToAbsl(kMovedReason), "; retry"));
         break;
       }
       fence.shard = shard_;
@@ -228,7 +228,7 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
       // Another node took the shard: nothing was written, and the pushes
       // belong to the new owner.
       ForgetHeadLocked(kMovedReason);
-      status = absl::UnavailableError(absl::StrCat(ToAbsl(kMovedReason), "; retry"));
+      status = absl::FailedPreconditionError(absl::StrCat(ToAbsl(kMovedReason), "; retry"));
       break;
     }
     ForgetHeadLocked(status.code() == absl::StatusCode::kAborted ? "room changed by another writer"

@@ -90,9 +90,11 @@ absl::Status RoomCallAuthorizer::Authorize(const grpc::ServerContextBase& contex
     absl::StatusOr<Grant> grant = verifier_->Verify(
         ToStd(absl::StripAsciiWhitespace(ToAbsl(authorization.substr(kScheme.size())))));
     if (!grant.ok()) return grant.status();
+    if (call == RoomCall::kClusterMetadata) return absl::OkStatus();
     return roomsync::Authorize(*grant, room, call == RoomCall::kPush);
   }
-  if (call == RoomCall::kSubscribe && context.auth_context() != nullptr &&
+  if ((call == RoomCall::kSubscribe || call == RoomCall::kClusterMetadata) &&
+      context.auth_context() != nullptr &&
       context.auth_context()->IsPeerAuthenticated()) {
     return absl::OkStatus();
   }

@@ -33,7 +33,9 @@ class ServerContextBase;
 
 namespace roomsync {
 
-enum class RoomCall { kPush, kPull, kHistory, kSubscribe };
+// kClusterMetadata: which node serves which shard (RoomCluster). It names
+// no room, so any valid token or verified client certificate may ask.
+enum class RoomCall { kPush, kPull, kHistory, kSubscribe, kClusterMetadata };
 
 class RoomCallAuthorizer {
  public:

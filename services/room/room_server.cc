@@ -16,6 +16,7 @@
 #include "services/room/room_auth.h"
 #include "services/room/room_metrics.h"
 #include "services/room/room_registry.h"
+#include "services/room/room_cluster_service.h"
 #include "services/room/room_sync_service.h"
 #include "services/room/shard_lease_keeper.h"
 #include "cluster/shard_map.h"
@@ -89,6 +90,8 @@ class RoomServerImpl final : public RoomServer {
       builder.AddListeningPort(config_.grpc_address, *credentials, &grpc_port_);
     }
     builder.RegisterService(service_.get());
+    cluster_service_ = std::make_unique<RoomClusterService>(*store_, *authorizer_);
+    builder.RegisterService(cluster_service_.get());
     builder.SetMaxReceiveMessageSize(
         static_cast<int>(config_.service.limits.max_push_bytes + 1024 * 1024));
     server_ = builder.BuildAndStart();
@@ -218,6 +221,7 @@ class RoomServerImpl final : public RoomServer {
   std::unique_ptr<RoomRegistry> rooms_;
   std::unique_ptr<RoomCallAuthorizer> authorizer_;
   std::unique_ptr<RoomSyncService> service_;
+  std::unique_ptr<RoomClusterService> cluster_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::thread evictor_;

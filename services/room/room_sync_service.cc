@@ -50,7 +50,7 @@ absl::Status RoomSyncService::CheckOwner(grpc::CallbackServerContext* context,
   if (std::string owner = leases_->OwnerAddress(shard); !owner.empty()) {
     context->AddTrailingMetadata(std::string(kOwnerMetadataKey), owner);
   }
-  return absl::UnavailableError("this node does not serve the room's shard now; retry");
+  return absl::FailedPreconditionError("this node does not serve the room's shard now; retry");
 }
 
 void RoomSyncService::PushAnswered() {

@@ -48,8 +48,9 @@ class RoomSyncService final : public v1::RoomSync::CallbackService {
  private:
   void PushAnswered();
   // OK when this node holds the room's shard (or serves every room); else
-  // UNAVAILABLE, with the owner's address in the trailing metadata
-  // (protocol/error_codes.h kOwnerMetadataKey) for the caller to re-route.
+  // FAILED_PRECONDITION (the proto's "wrong owner"), with the owner's
+  // address in the trailing metadata (protocol/error_codes.h
+  // kOwnerMetadataKey) for the caller to re-route.
   absl::Status CheckOwner(grpc::CallbackServerContext* context, const std::string& room) const;
 
   const RoomServiceConfig config_;
