@@ -130,6 +130,30 @@ if grpc:
            f"{s.get('server_cpu_us_per_push', 0):,.0f} |")
     md("")
 
+# The split topology: roomsync-gateway routing rooms by shard to N
+# roomsync-room processes on one PostgreSQL (scripts/bench.sh, "nodes").
+nodes = {}
+for path in glob.glob(os.path.join(run, "push_nodes_*.json")):
+    n = int(re.search(r"push_nodes_(\d+)\.json$", path).group(1))
+    for s in json.load(open(path))["series"]:
+        nodes[n] = s
+if nodes:
+    md("## Push through the gateway with 1, 2, 3 room nodes\n")
+    md("| room nodes | clients | rooms | pushes/s | p50 ms | p99 ms | errors "
+       "| server CPU µs/push | vs 1 node |")
+    md("|---|---|---|---|---|---|---|---|---|")
+    base = nodes.get(1)
+    for n in sorted(nodes):
+        s = nodes[n]
+        md(f"| {n} | {s['clients']} | {s['rooms']} | {s['pushes_per_s']:,.0f} | "
+           f"{ms(s['latency']['p50_us'])} | {ms(s['latency']['p99_us'])} | {s['error_count']} | "
+           f"{s.get('server_cpu_us_per_push', 0):,.0f} | "
+           f"{ratio(s['pushes_per_s'], base and base['pushes_per_s'])} |")
+    md("\nClosed loop, single-document pushes, one roomsync-gateway in front of N roomsync-room "
+       "processes sharing one PostgreSQL; server CPU counts the gateway and every node. On one "
+       "machine all of them share the same cores, so more nodes cannot add capacity here: the "
+       "table shows what routing and extra processes cost.\n")
+
 lat = series("push_latency_vs_load.json")
 if lat:
     md("## Push latency vs load (open loop, 64 clients, one room)\n")

@@ -5,8 +5,13 @@
 #ifndef ROOMSYNC_CLUSTER_SHARD_MAP_H_
 #define ROOMSYNC_CLUSTER_SHARD_MAP_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
 
 namespace roomsync {
 
@@ -20,6 +25,43 @@ uint64_t StableRoomHash(std::string_view room);
 
 // StableRoomHash(room) % kShardCount.
 int ShardOf(std::string_view room);
+
+// The routing table of a cluster without leases: N room node addresses,
+// fixed at start, and shard s owned by node s % N. Every gateway given the
+// same list in the same order sends a room to the same node. Changing the
+// list moves rooms without a hand-off: the room's new node loads it from
+// the store, and the commit fence (last_seq) keeps a moment of two writers
+// correct (one gets kAborted and redoes its group).
+//
+// The lease table replaces it (DESIGN.md, Sharding): room nodes running
+// with --shard_leases own shards through leases in the store and refuse
+// other rooms; gateways will route by that table and re-route on a "wrong
+// owner" answer. Until they do, do not combine a static map with
+// --shard_leases on the nodes.
+//
+// Immutable, so safe to share between threads.
+class StaticShardMap {
+ public:
+  // `nodes` must not be empty (ParseNodeList checks a flag's list).
+  explicit StaticShardMap(std::vector<std::string> nodes);
+
+  // The index in nodes() of the node that owns `room`'s shard.
+  size_t NodeOf(std::string_view room) const;
+  static size_t NodeOfShard(int shard, size_t node_count) {
+    return static_cast<size_t>(shard) % node_count;
+  }
+
+  const std::vector<std::string>& nodes() const { return nodes_; }
+  size_t size() const { return nodes_.size(); }
+
+ private:
+  std::vector<std::string> nodes_;
+};
+
+// "host:port,host:port,...": each entry trimmed of spaces; kInvalidArgument
+// for an empty list, an empty entry or a repeated one (a repeated address
+// would silently give that node twice the shards).
+absl::StatusOr<std::vector<std::string>> ParseNodeList(std::string_view list);
 
 }  // namespace roomsync
 

@@ -24,12 +24,33 @@
 namespace roomsync {
 namespace net = boost::asio;
 
+namespace {
+
+std::vector<std::string> Addresses(const std::vector<RoomNodeChannel>& nodes) {
+  std::vector<std::string> addresses;
+  addresses.reserve(nodes.size());
+  for (const RoomNodeChannel& node : nodes) addresses.push_back(node.address);
+  return addresses;
+}
+
+std::vector<GatewayContext::RoomNode> MakeStubs(std::vector<RoomNodeChannel> nodes) {
+  std::vector<GatewayContext::RoomNode> stubs;
+  stubs.reserve(nodes.size());
+  for (RoomNodeChannel& node : nodes) {
+    auto stub = v1::RoomSync::NewStub(node.channel);
+    stubs.push_back({std::move(node.address), std::move(node.channel), std::move(stub)});
+  }
+  return stubs;
+}
+
+}  // namespace
+
 GatewayContext::GatewayContext(const GatewayConfig& config_in,
-                               std::shared_ptr<grpc::Channel> channel_in, net::io_context& io_in)
+                               std::vector<RoomNodeChannel> room_nodes_in, net::io_context& io_in)
     : config(config_in),
       cors(config_in.allowed_origins),
-      channel(std::move(channel_in)),
-      stub(v1::RoomSync::NewStub(channel)),
+      shard_map(Addresses(room_nodes_in)),
+      room_nodes(MakeStubs(std::move(room_nodes_in))),
       io(io_in),
       rate_limiter(config_in.rate_limits, metrics),
       fanouts(std::make_unique<RoomFanouts>(*this)),
@@ -65,9 +86,9 @@ std::chrono::system_clock::time_point GatewayContext::UnaryDeadline() const {
 
 class Gateway::Impl {
  public:
-  Impl(const GatewayConfig& config, std::shared_ptr<grpc::Channel> channel)
+  Impl(const GatewayConfig& config, std::vector<RoomNodeChannel> room_nodes)
       : io_(config.threads), work_(net::make_work_guard(io_)) {
-    context_ = std::make_unique<GatewayContext>(config, std::move(channel), io_);
+    context_ = std::make_unique<GatewayContext>(config, std::move(room_nodes), io_);
   }
 
   ~Impl() {
@@ -162,15 +183,29 @@ class Gateway::Impl {
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& config,
                                                          std::shared_ptr<grpc::Channel> room_service) {
-  if (room_service == nullptr) return absl::InvalidArgumentError("no room service channel");
+  std::vector<RoomNodeChannel> room_nodes;
+  room_nodes.push_back({"room-service", std::move(room_service)});
+  return Start(config, std::move(room_nodes));
+}
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& config,
+                                                         std::vector<RoomNodeChannel> room_nodes) {
+  if (room_nodes.empty()) return absl::InvalidArgumentError("no room service channel");
+  for (const RoomNodeChannel& node : room_nodes) {
+    if (node.channel == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("no channel to room node ", node.address));
+    }
+  }
   if (config.threads < 1) return absl::InvalidArgumentError("threads must be at least 1");
   if (config.keepalive_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("keepalive_interval must be positive");
   }
-  auto impl = std::make_unique<Impl>(config, std::move(room_service));
+  const size_t node_count = room_nodes.size();
+  auto impl = std::make_unique<Impl>(config, std::move(room_nodes));
   absl::Status started = impl->Start();
   if (!started.ok()) return started;
-  Log(LogLevel::kInfo, "gateway_started", {{"http_port", impl->http_port()}});
+  Log(LogLevel::kInfo, "gateway_started",
+      {{"http_port", impl->http_port()}, {"room_nodes", static_cast<int>(node_count)}});
   return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
 }
 

@@ -95,10 +95,27 @@ struct GatewayConfig {
   int threads = 2;
 };
 
+// One room node the gateway routes to.
+struct RoomNodeChannel {
+  // host:port as configured (logs, errors); routing uses only the order.
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+};
+
 class Gateway {
  public:
   // Binds the listener and starts serving. kInvalidArgument for a bad
   // config; kUnavailable when the address cannot be bound.
+  //
+  // With several room nodes, every upstream call about a room (push, pull,
+  // history, the shared Subscribe, a stream's catch-up) goes to the node
+  // that owns the room's shard in a cluster::StaticShardMap of the nodes in
+  // this order (shard s on node s % N): every gateway must get the same
+  // list in the same order. /readyz answers 200 while at least one node
+  // serves (see readiness_probe.h).
+  static absl::StatusOr<std::unique_ptr<Gateway>> Start(const GatewayConfig& config,
+                                                        std::vector<RoomNodeChannel> room_nodes);
+  // One room service (the single node's in-process channel).
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(
       const GatewayConfig& config, std::shared_ptr<grpc::Channel> room_service);
 

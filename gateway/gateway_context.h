@@ -1,17 +1,22 @@
-// What every part of a running gateway shares: config, the room service
-// stub, metrics, the per-room fan-outs and the keep-alive ticker. Owned by
-// Gateway::Impl, which outlives every session and every gRPC call (it waits
-// for outstanding calls before it goes).
+// What every part of a running gateway shares: config, the room nodes'
+// stubs and the shard map that picks one per room, metrics, the per-room
+// fan-outs and the keep-alive ticker. Owned by Gateway::Impl, which
+// outlives every session and every gRPC call (it waits for outstanding
+// calls before it goes).
 #ifndef ROOMSYNC_GATEWAY_GATEWAY_CONTEXT_H_
 #define ROOMSYNC_GATEWAY_GATEWAY_CONTEXT_H_
 
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
 #include "absl/status/statusor.h"
+#include "cluster/shard_map.h"
 #include "gateway/cors.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_metrics.h"
@@ -26,9 +31,24 @@ class RoomFanouts;
 class SseKeepAlive;
 
 struct GatewayContext {
-  GatewayContext(const GatewayConfig& config, std::shared_ptr<grpc::Channel> channel,
+  // One room node: its channel (readiness probe) and stub (every call).
+  struct RoomNode {
+    std::string address;
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<v1::RoomSync::Stub> stub;
+  };
+
+  // `room_nodes` is not empty (Gateway::Start checks).
+  GatewayContext(const GatewayConfig& config, std::vector<RoomNodeChannel> room_nodes,
                  boost::asio::io_context& io);
   ~GatewayContext();
+
+  // The node that serves `room` (its shard's owner in shard_map), for
+  // every upstream call about the room.
+  const RoomNode& NodeFor(std::string_view room) const {
+    return room_nodes[shard_map.NodeOf(room)];
+  }
+  v1::RoomSync::Stub& StubFor(std::string_view room) const { return *NodeFor(room).stub; }
 
   // Adds the caller's token as call credentials ("authorization: Bearer")
   // to an upstream call, so that the room service checks the same grant.
@@ -44,8 +64,9 @@ struct GatewayContext {
 
   const GatewayConfig config;
   const CorsPolicy cors;
-  const std::shared_ptr<grpc::Channel> channel;
-  const std::unique_ptr<v1::RoomSync::Stub> stub;
+  // Routing: room → shard → node index in room_nodes (same order).
+  const StaticShardMap shard_map;
+  const std::vector<RoomNode> room_nodes;
   boost::asio::io_context& io;
   GatewayMetrics metrics;
   // Null when auth is off.

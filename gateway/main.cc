@@ -12,19 +12,24 @@
 #include "base/log.h"
 #include "base/termination.h"
 #include "base/string_view.h"
+#include "cluster/shard_map.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_flags.h"
 #include "gateway/room_service_channel.h"
 
 ABSL_FLAG(std::string, http, "127.0.0.1:8080", "HTTP listen address host:port");
-ABSL_FLAG(std::string, room_service, "127.0.0.1:7070", "the room service's gRPC address host:port");
+ABSL_FLAG(std::string, room_service, "127.0.0.1:7070",
+          "the room service's gRPC address host:port, or the room nodes' addresses "
+          "host:port,host:port,... : each room goes to the node of its shard (shard s on node "
+          "s % N, cluster/shard_map.h), so every gateway needs the same list in the same order");
 ABSL_FLAG(std::string, room_service_tls_ca, "",
           "PEM CA that signs the room service's certificate (TLS to the room service)");
 ABSL_FLAG(std::string, room_service_tls_cert, "",
           "PEM client certificate for mTLS to the room service");
 ABSL_FLAG(std::string, room_service_tls_key, "", "PEM key of --room_service_tls_cert");
 ABSL_FLAG(std::string, room_service_tls_server_name, "",
-          "name to check in the room service's certificate (default: the host of --room_service)");
+          "name to check in the room service's certificate (default: the host of each "
+          "--room_service address; when set, it is checked on every room node)");
 ABSL_FLAG(bool, grpc_plaintext, false,
           "talk to the room service without TLS (local use only: tokens cross in clear text)");
 ABSL_FLAG(std::string, upstream_token_file, "",
@@ -62,23 +67,34 @@ int main(int argc, char** argv) {
   }
   config.threads = absl::GetFlag(FLAGS_threads);
   config.keepalive_interval = absl::Seconds(absl::GetFlag(FLAGS_keepalive_seconds));
+  absl::StatusOr<std::vector<std::string>> addresses =
+      roomsync::ParseNodeList(absl::GetFlag(FLAGS_room_service));
+  if (!addresses.ok()) {
+    std::fprintf(stderr, "roomsync-gateway: --room_service: %s\n",
+                 std::string(addresses.status().message()).c_str());
+    return 2;
+  }
   roomsync::RoomServiceChannelConfig upstream;
-  upstream.address = absl::GetFlag(FLAGS_room_service);
   upstream.ca_file = absl::GetFlag(FLAGS_room_service_tls_ca);
   upstream.cert_file = absl::GetFlag(FLAGS_room_service_tls_cert);
   upstream.key_file = absl::GetFlag(FLAGS_room_service_tls_key);
   upstream.server_name = absl::GetFlag(FLAGS_room_service_tls_server_name);
   upstream.plaintext = absl::GetFlag(FLAGS_grpc_plaintext);
-  auto channel = roomsync::OpenRoomServiceChannel(upstream);
-  if (!channel.ok()) {
-    std::fprintf(stderr, "roomsync-gateway: %s\n", std::string(channel.status().message()).c_str());
-    return 2;
+  std::vector<roomsync::RoomNodeChannel> room_nodes;
+  for (const std::string& address : *addresses) {
+    upstream.address = address;
+    auto channel = roomsync::OpenRoomServiceChannel(upstream);
+    if (!channel.ok()) {
+      std::fprintf(stderr, "roomsync-gateway: %s\n", std::string(channel.status().message()).c_str());
+      return 2;
+    }
+    room_nodes.push_back({address, *std::move(channel)});
   }
   if (upstream.plaintext) {
     roomsync::Log(roomsync::LogLevel::kWarning, "grpc_plaintext",
                   {{"detail", "--grpc_plaintext: tokens cross to the room service in clear text"}});
   }
-  auto gateway = roomsync::Gateway::Start(config, *channel);
+  auto gateway = roomsync::Gateway::Start(config, std::move(room_nodes));
   if (!gateway.ok()) {
     std::fprintf(stderr, "roomsync-gateway: %s\n", std::string(gateway.status().message()).c_str());
     return 1;

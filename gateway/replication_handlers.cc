@@ -37,7 +37,8 @@ void CallRoomService(GatewayContext& context, const Caller& caller, std::shared_
   call->client_context.set_deadline(context.UnaryDeadline());
   GatewayContext::ForwardToken(call->client_context, caller.token);
   context.grpc_calls_in_flight.fetch_add(1);
-  start(context.stub->async(), &call->client_context, &call->request, &call->response,
+  // Every request type names its room: the call goes to the room's node.
+  start(context.StubFor(call->request.room()).async(), &call->client_context, &call->request, &call->response,
       [&context, call, encode = std::move(encode), reply = std::move(reply)](grpc::Status status) {
         if (status.ok()) {
           ApiResponse response;

@@ -29,7 +29,7 @@ void RoomFanout::StartUpstream() {
   }
   context_.grpc_calls_in_flight.fetch_add(1);
   context_.metrics.UpstreamSubscriptionOpened();
-  context_.stub->async()->Subscribe(&client_context_, &request_, this);
+  context_.StubFor(room_).async()->Subscribe(&client_context_, &request_, this);
   StartRead(&event_);
   StartCall();
   bool cancel = false;

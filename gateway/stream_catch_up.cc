@@ -36,11 +36,13 @@ class StreamCatchUp : public std::enable_shared_from_this<StreamCatchUp> {
     *call->request.mutable_checkpoint() = cursor_;
     call->request.set_batch_size(kCatchUpPageSize);
     context_.grpc_calls_in_flight.fetch_add(1);
-    context_.stub->async()->Pull(&call->client_context, &call->request, &call->response,
-                                 [self = shared_from_this(), call](grpc::Status status) {
-                                   self->OnPage(status, call->response);
-                                   self->context_.grpc_calls_in_flight.fetch_sub(1);
-                                 });
+    context_.StubFor(call->request.room())
+        .async()
+        ->Pull(&call->client_context, &call->request, &call->response,
+               [self = shared_from_this(), call](grpc::Status status) {
+                 self->OnPage(status, call->response);
+                 self->context_.grpc_calls_in_flight.fetch_sub(1);
+               });
   }
 
  private:

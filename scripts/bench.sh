@@ -34,8 +34,8 @@ if [[ -z "${ROOMSYNC_BENCH_INNER:-}" ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
   fi
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$build_dir" -j2 --target roomsync roomsync-room roomsync-bench \
-    roomsync-microbench
+  cmake --build "$build_dir" -j2 --target roomsync roomsync-room roomsync-gateway \
+    roomsync-bench roomsync-microbench
   # The rxdb-server reference's packages, exactly as locked; their install
   # scripts (native crypto of unused plugins, a banner) are not needed.
   if [[ ! -f bench/rxdb/node_modules/.package-lock.json ||
@@ -56,10 +56,10 @@ log() { echo "bench [$(date +%T)] $*" >&2; }
 # Sizes. Full: under 10 minutes on 2 cores; smoke: each scenario ~10 s.
 if [[ $mode == full ]]; then
   dur=8; warm=2; clients=1,16,64; pull_docs=1000000; fan_subs=1000,5000,10000
-  mem_subs=18000; room_counts=10,100,1000,10000,100000; micro_time=0.3
+  mem_subs=18000; room_counts=10,100,1000,10000,100000; micro_time=0.3; node_counts="1 2 3"
 else
   dur=3; warm=1; clients=16; pull_docs=20000; fan_subs=1000
-  mem_subs=0; room_counts=10,10000; micro_time=0.05
+  mem_subs=0; room_counts=10,10000; micro_time=0.05; node_counts="1 2"
 fi
 
 # 10,000+ sockets per process, in the generator and the servers we start.
@@ -222,6 +222,49 @@ $bench grpc-push --url "127.0.0.1:$grpc_port" --duration_s "$dur" --warmup_s "$w
   --out "$out/grpc_push_room_per_client.json"
 kill "$room_pid" 2>/dev/null || true
 wait "$room_pid" 2>/dev/null || true
+
+# --- push through roomsync-gateway to 1, 2, 3 room nodes ------------------
+# The split topology: N roomsync-room processes on the one PostgreSQL and a
+# roomsync-gateway that routes each room to the node of its shard
+# (--room_service A,B,...). Every process shares the same 2 cores, so this
+# measures what routing and more processes cost, not scale-out.
+log "nodes: push through roomsync-gateway to $node_counts room nodes (64 clients, 64 rooms)"
+for n in $node_counts; do
+  room_pids=()
+  room_list=""
+  for _ in $(seq "$n"); do
+    node_port=$(free_port)
+    "$build_dir"/services/room/roomsync-room --store "$store" --grpc "127.0.0.1:$node_port" \
+      --auth off --grpc_plaintext --log_level warning >>"$out/roomsync-room-nodes.log" 2>&1 &
+    room_pids+=("$!")
+    pids+=("$!")
+    room_list+="${room_list:+,}127.0.0.1:$node_port"
+  done
+  gateway_port=$(free_port)
+  "$build_dir"/gateway/roomsync-gateway --http "127.0.0.1:$gateway_port" --room_service "$room_list" \
+    --auth off --grpc_plaintext --threads 2 --log_level warning >>"$out/roomsync-gateway.log" 2>&1 &
+  gateway_pid=$!
+  pids+=("$gateway_pid")
+  # Ready once every node serves (with one node the body has no count).
+  ready=0
+  for _ in $(seq 100); do
+    body=$(curl -fs "http://127.0.0.1:$gateway_port/readyz" || true)
+    if [[ -n $body && ( $n -eq 1 || $body == *"\"room_nodes_serving\":$n"* ) ]]; then
+      ready=1
+      break
+    fi
+    sleep 0.1
+  done
+  if [[ $ready -ne 1 ]]; then
+    echo "bench: the gateway with $n room nodes did not get ready: see $out/roomsync-gateway.log" >&2
+    exit 1
+  fi
+  $bench push --url "http://127.0.0.1:$gateway_port" --duration_s "$dur" --warmup_s "$warm" \
+    --server_pid "$(IFS=,; echo "$gateway_pid,${room_pids[*]}")" --clients 64 --rooms 64 \
+    --label "nodes-$n" --out "$out/push_nodes_$n.json"
+  kill "$gateway_pid" "${room_pids[@]}" 2>/dev/null || true
+  wait "$gateway_pid" "${room_pids[@]}" 2>/dev/null || true
+done
 
 # --- SSE fan-out vs nginx+nchan ---------------------------------------------
 # Every subscriber count gets a fresh server process: heap freed by an

@@ -147,37 +147,41 @@ export async function startNode({ dir, port = 0, args = [], timeoutMs } = {}) {
   };
 }
 
-// `roomsync-room --grpc 127.0.0.1:0 --store sqlite:PATH`; resolves with its gRPC port.
-export async function startRoomService({ dir, args = [] } = {}) {
+// `roomsync-room --grpc 127.0.0.1:0 --store sqlite:PATH` (or `--store
+// store`, e.g. a postgresql:// URL); resolves with its gRPC port, and its
+// metrics port when args ask for one (`--metrics 127.0.0.1:0`).
+export async function startRoomService({ dir, store, args = [] } = {}) {
   const bin = binary('ROOMSYNC_ROOM_BIN');
   dir ??= tempDir();
-  const storePath = join(dir, 'room.db');
+  store ??= `sqlite:${join(dir, 'room.db')}`;
   const { child, log, exited, started } = spawnUntil(
     // Development settings: plaintext loopback gRPC and no auth, explicitly.
-    bin, ['--grpc', '127.0.0.1:0', '--store', `sqlite:${storePath}`, '--auth', 'off',
+    bin, ['--grpc', '127.0.0.1:0', '--store', store, '--auth', 'off',
           '--grpc_plaintext', ...args],
     (_out, err) => {
       for (const line of err.split('\n')) {
         if (!line.includes('room_service_started')) continue;
         try {
           const event = JSON.parse(line);
-          if (event.event === 'room_service_started' && event.grpc_port > 0) return event.grpc_port;
+          if (event.event === 'room_service_started' && event.grpc_port > 0) return event;
         } catch {
           // a partial line: wait for the rest
         }
       }
       return undefined;
     });
-  const grpcPort = await started;
+  const event = await started;
   const handle = processHandle(child, log, exited);
-  return { ...handle, dir, grpcPort };
+  return { ...handle, dir, grpcPort: event.grpc_port, metricsPort: event.metrics_port };
 }
 
-// `roomsync-gateway --http 127.0.0.1:0 --room_service 127.0.0.1:N`.
-export async function startGateway({ roomServicePort, args = [] }) {
+// `roomsync-gateway --http 127.0.0.1:0 --room_service 127.0.0.1:N`, or
+// `--room_service roomService` (e.g. a list `127.0.0.1:A,127.0.0.1:B`).
+export async function startGateway({ roomServicePort, roomService, args = [] }) {
   const bin = binary('ROOMSYNC_GATEWAY_BIN');
+  roomService ??= `127.0.0.1:${roomServicePort}`;
   const { child, log, exited, started } = spawnUntil(
-    bin, ['--http', '127.0.0.1:0', '--room_service', `127.0.0.1:${roomServicePort}`,
+    bin, ['--http', '127.0.0.1:0', '--room_service', roomService,
           '--auth', 'off', '--grpc_plaintext', ...args],
     (out) => {
       const m = /roomsync-gateway listening on http:\/\/\S+ \(port (\d+)\)/.exec(out);
