@@ -33,11 +33,10 @@ int ShardOf(std::string_view room);
 // the store, and the commit fence (last_seq) keeps a moment of two writers
 // correct (one gets kAborted and redoes its group).
 //
-// The lease table replaces it (DESIGN.md, Sharding): room nodes running
+// With leases (DESIGN.md, Sharding) it is the fallback: room nodes running
 // with --shard_leases own shards through leases in the store and refuse
-// other rooms; gateways will route by that table and re-route on a "wrong
-// owner" answer. Until they do, do not combine a static map with
-// --shard_leases on the nodes.
+// other rooms, and a gateway routes a shard by the lease table
+// (gateway/shard_owners.h) whenever that names its owner.
 //
 // Immutable, so safe to share between threads.
 class StaticShardMap {

@@ -11,6 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "auth/jwt_verifier.h"
 #include "base/log.h"
@@ -20,6 +21,8 @@
 #include "gateway/sse_keepalive.h"
 #include "gateway/sse_session.h"
 #include "gateway/tls_context.h"
+#include "protocol/error_codes.h"
+#include "roomsync/v1/roomsync.grpc.pb.h"
 
 namespace roomsync {
 namespace net = boost::asio;
@@ -51,12 +54,23 @@ GatewayContext::GatewayContext(const GatewayConfig& config_in,
       cors(config_in.allowed_origins),
       shard_map(Addresses(room_nodes_in)),
       room_nodes(MakeStubs(std::move(room_nodes_in))),
+      owners(shard_map.nodes()),
       io(io_in),
       rate_limiter(config_in.rate_limits, metrics),
       fanouts(std::make_unique<RoomFanouts>(*this)),
       keepalive(std::make_unique<SseKeepAlive>(io_in, config_in.keepalive_interval)) {}
 
 GatewayContext::~GatewayContext() = default;
+
+bool GatewayContext::LearnOwner(std::string_view room, const grpc::ClientContext& refused) {
+  const auto& trailers = refused.GetServerTrailingMetadata();
+  auto it = trailers.find(std::string(kOwnerMetadataKey));
+  if (it == trailers.end()) return false;
+  const std::string_view owner(it->second.data(), it->second.size());
+  const RoomNode& before = NodeFor(room);
+  owners.Learn(ShardOf(room), owner);
+  return &NodeFor(room) != &before;
+}
 
 void GatewayContext::ForwardToken(grpc::ClientContext& client_context, const std::string& token) {
   if (!token.empty()) client_context.AddMetadata("authorization", "Bearer " + token);
@@ -110,6 +124,9 @@ class Gateway::Impl {
     for (int i = 0; i < context_->config.threads; ++i) {
       threads_.emplace_back([this] { io_.run(); });
     }
+    if (context_->room_nodes.size() > 1) {
+      owners_refresher_ = std::thread([this] { RefreshShardOwners(); });
+    }
     return absl::OkStatus();
   }
 
@@ -142,6 +159,8 @@ class Gateway::Impl {
 
   void Drain(absl::Duration grace) {
     if (drained_.exchange(true)) return;
+    stop_refreshing_.Notify();
+    if (owners_refresher_.joinable()) owners_refresher_.join();
     context_->draining.store(true);
     if (listener_ != nullptr) listener_->Stop();
     context_->fanouts->CancelAll();
@@ -171,6 +190,28 @@ class Gateway::Impl {
   }
 
  private:
+  // With several room nodes: reads the lease table from one of them each
+  // second (the next one each time, so that a dead node costs one missed
+  // read), for NodeFor. Nodes without leases answer no owners, and the
+  // static map routes.
+  void RefreshShardOwners() {
+    size_t next = 0;
+    do {
+      const GatewayContext::RoomNode& node =
+          context_->room_nodes[next++ % context_->room_nodes.size()];
+      grpc::ClientContext call;
+      call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+      if (absl::StatusOr<std::string> token = context_->ReadUpstreamToken();
+          token.ok() && !token->empty()) {
+        GatewayContext::ForwardToken(call, *token);
+      }
+      v1::ShardOwnersResponse answer;
+      grpc::Status status =
+          v1::RoomCluster::NewStub(node.channel)->ShardOwners(&call, v1::ShardOwnersRequest(), &answer);
+      if (status.ok()) context_->owners.Apply(answer);
+    } while (!stop_refreshing_.WaitForNotificationWithTimeout(absl::Seconds(1)));
+  }
+
   // Declared first so that it is destroyed last: handlers destroyed with
   // io_ (sessions) still use it.
   std::unique_ptr<GatewayContext> context_;
@@ -179,6 +220,8 @@ class Gateway::Impl {
   std::shared_ptr<Listener> listener_;
   std::vector<std::thread> threads_;
   std::atomic<bool> drained_{false};
+  absl::Notification stop_refreshing_;
+  std::thread owners_refresher_;
 };
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& config,

@@ -21,6 +21,7 @@
 #include "gateway/gateway.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/rate_limiter.h"
+#include "gateway/shard_owners.h"
 #include "roomsync/v1/roomsync.grpc.pb.h"
 
 namespace roomsync {
@@ -45,9 +46,16 @@ struct GatewayContext {
 
   // The node that serves `room` (its shard's owner in shard_map), for
   // every upstream call about the room.
+  // The shard's owner when the lease table names one, else its node in
+  // the static map.
   const RoomNode& NodeFor(std::string_view room) const {
-    return room_nodes[shard_map.NodeOf(room)];
+    const int owner = owners.OwnerOf(ShardOf(room));
+    return room_nodes[owner >= 0 ? static_cast<size_t>(owner) : shard_map.NodeOf(room)];
   }
+  // After a FAILED_PRECONDITION from a room node: learns the owner it named
+  // (trailing roomsync-owner). True when calls for `room` now go to
+  // another node, so a refused call may be sent again there.
+  bool LearnOwner(std::string_view room, const grpc::ClientContext& refused);
   v1::RoomSync::Stub& StubFor(std::string_view room) const { return *NodeFor(room).stub; }
 
   // Adds the caller's token as call credentials ("authorization: Bearer")
@@ -67,6 +75,7 @@ struct GatewayContext {
   // Routing: room → shard → node index in room_nodes (same order).
   const StaticShardMap shard_map;
   const std::vector<RoomNode> room_nodes;
+  ShardOwnerTable owners;
   boost::asio::io_context& io;
   GatewayMetrics metrics;
   // Null when auth is off.

@@ -30,16 +30,28 @@ absl::StatusOr<std::optional<v1::Checkpoint>> CheckpointParam(const QueryParams&
 }
 
 // Starts `method` on `call` and answers with `encode(response)` or the
-// mapped error.
+// mapped error. A node that does not own the room (a shard that moved)
+// refuses with FAILED_PRECONDITION before doing anything and names the
+// owner: the call goes there once more.
 template <typename Call, typename Start, typename Encode>
-void CallRoomService(GatewayContext& context, const Caller& caller, std::shared_ptr<Call> call,
-                     Start start, Encode encode, ApiReply reply) {
+void CallRoomService(GatewayContext& context, const std::string& token, std::shared_ptr<Call> call,
+                     Start start, Encode encode, ApiReply reply, bool first_attempt = true) {
   call->client_context.set_deadline(context.UnaryDeadline());
-  GatewayContext::ForwardToken(call->client_context, caller.token);
+  GatewayContext::ForwardToken(call->client_context, token);
   context.grpc_calls_in_flight.fetch_add(1);
   // Every request type names its room: the call goes to the room's node.
   start(context.StubFor(call->request.room()).async(), &call->client_context, &call->request, &call->response,
-      [&context, call, encode = std::move(encode), reply = std::move(reply)](grpc::Status status) {
+      [&context, call, start, encode = std::move(encode), reply = std::move(reply),
+       first_attempt, token = first_attempt ? token : std::string()](grpc::Status status) mutable {
+        if (first_attempt && status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+            context.LearnOwner(call->request.room(), call->client_context)) {
+          auto again = std::make_shared<Call>();
+          again->request = std::move(call->request);
+          CallRoomService(context, token, std::move(again), start, std::move(encode),
+                          std::move(reply), /*first_attempt=*/false);
+          context.grpc_calls_in_flight.fetch_sub(1);
+          return;
+        }
         if (status.ok()) {
           ApiResponse response;
           response.body = encode(call->response);
@@ -78,7 +90,7 @@ void HandlePull(GatewayContext& context, const Caller& caller, const std::string
   call->request.set_batch_size(*batch_size);
   bool with_collection = collection->empty();
   CallRoomService(
-      context, caller, call,
+      context, caller.token, call,
       [](auto* api, auto... args) { api->Pull(args...); },
       [with_collection](const v1::PullResponse& response) {
         return EncodePullBody(response, with_collection);
@@ -107,7 +119,7 @@ void HandlePush(GatewayContext& context, const Caller& caller, const std::string
   }
   call->request.set_room(room);
   call->request.set_collection(*collection);
-  CallRoomService(context, caller, call, [](auto* api, auto... args) { api->Push(args...); },
+  CallRoomService(context, caller.token, call, [](auto* api, auto... args) { api->Push(args...); },
                   [](const v1::PushResponse& response) { return EncodePushBody(response); },
                   std::move(reply));
 }
@@ -129,7 +141,7 @@ void HandleHistory(GatewayContext& context, const Caller& caller, const std::str
   call->request.set_limit(*limit);
   bool with_collection = collection->empty();
   CallRoomService(
-      context, caller, call,
+      context, caller.token, call,
       [](auto* api, auto... args) { api->History(args...); },
       [with_collection](const v1::HistoryResponse& response) {
         return EncodeHistoryBody(response, with_collection);

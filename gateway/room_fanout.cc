@@ -258,6 +258,10 @@ void RoomFanout::OnDone(const grpc::Status& status) {
     subscribers_.clear();
   }
   context_.fanouts->Remove(room_, this);
+  // The room's shard moved: the sessions' reconnects go to its owner.
+  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    context_.LearnOwner(room_, client_context_);
+  }
   if (!cancelled) {
     Log(LogLevel::kWarning, "upstream_subscription_ended",
         {{"room", room_}, {"grpc_code", static_cast<int>(status.error_code())}});

@@ -40,6 +40,10 @@ class StreamCatchUp : public std::enable_shared_from_this<StreamCatchUp> {
         .async()
         ->Pull(&call->client_context, &call->request, &call->response,
                [self = shared_from_this(), call](grpc::Status status) {
+                 if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+                   // The shard moved: the client's reconnect goes to the owner.
+                   self->context_.LearnOwner(call->request.room(), call->client_context);
+                 }
                  self->OnPage(status, call->response);
                  self->context_.grpc_calls_in_flight.fetch_sub(1);
                });
