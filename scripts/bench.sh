@@ -55,7 +55,7 @@ log() { echo "bench [$(date +%T)] $*" >&2; }
 
 # Sizes. Full: under 10 minutes on 2 cores; smoke: each scenario ~10 s.
 if [[ $mode == full ]]; then
-  dur=8; warm=2; clients=1,16,64; pull_docs=1000000; fan_subs=1000,5000,10000
+  dur=7; warm=1; clients=1,16,64; pull_docs=1000000; fan_subs=1000,5000,10000
   mem_subs=18000; room_counts=10,100,1000,10000,100000; micro_time=0.3; node_counts="1 2 3"
 else
   dur=3; warm=1; clients=16; pull_docs=20000; fan_subs=1000
