@@ -129,12 +129,6 @@ ShardLease LeaseFromRow(const pqxx::row& row) {
                     row[3].as<int64_t>(), row[4].as<int64_t>()};
 }
 
-absl::Status CheckLeaseRequest(int shard, std::string_view owner, int64_t ttl_ms) {
-  if (shard < 0) return absl::InvalidArgumentError("shard must be >= 0");
-  if (owner.empty()) return absl::InvalidArgumentError("lease owner must not be empty");
-  if (ttl_ms <= 0) return absl::InvalidArgumentError("lease ttl must be positive");
-  return absl::OkStatus();
-}
 
 absl::Status Migrate(pqxx::connection& conn) {
   pqxx::work tx(conn);
@@ -448,7 +442,7 @@ absl::StatusOr<std::vector<ShardLease>> PostgresStore::ReadLeases(std::optional<
 absl::StatusOr<ShardLease> PostgresStore::AcquireShardLease(int shard, std::string_view owner,
                                                             std::string_view address,
                                                             int64_t ttl_ms) {
-  if (absl::Status s = CheckLeaseRequest(shard, owner, ttl_ms); !s.ok()) return s;
+  if (absl::Status s = storage_internal::CheckLeaseRequest(shard, owner, ttl_ms); !s.ok()) return s;
   absl::StatusOr<std::optional<ShardLease>> taken = Run<std::optional<ShardLease>>(
       true, [&](pqxx::connection& conn) -> absl::StatusOr<std::optional<ShardLease>> {
         pqxx::nontransaction tx(conn);
@@ -467,7 +461,7 @@ absl::StatusOr<ShardLease> PostgresStore::AcquireShardLease(int shard, std::stri
 
 absl::StatusOr<ShardLease> PostgresStore::RenewShardLease(int shard, std::string_view owner,
                                                           int64_t epoch, int64_t ttl_ms) {
-  if (absl::Status s = CheckLeaseRequest(shard, owner, ttl_ms); !s.ok()) return s;
+  if (absl::Status s = storage_internal::CheckLeaseRequest(shard, owner, ttl_ms); !s.ok()) return s;
   absl::StatusOr<std::optional<ShardLease>> renewed = Run<std::optional<ShardLease>>(
       true, [&](pqxx::connection& conn) -> absl::StatusOr<std::optional<ShardLease>> {
         pqxx::nontransaction tx(conn);
@@ -484,7 +478,7 @@ absl::StatusOr<ShardLease> PostgresStore::RenewShardLease(int shard, std::string
 }
 
 absl::Status PostgresStore::ReleaseShardLease(int shard, std::string_view owner, int64_t epoch) {
-  if (absl::Status s = CheckLeaseRequest(shard, owner, 1); !s.ok()) return s;
+  if (absl::Status s = storage_internal::CheckLeaseRequest(shard, owner, 1); !s.ok()) return s;
   return Run<bool>(true, [&](pqxx::connection& conn) -> absl::StatusOr<bool> {
            pqxx::nontransaction tx(conn);
            tx.exec_prepared("release_lease", shard, Text(owner), epoch);
@@ -500,7 +494,7 @@ absl::StatusOr<std::vector<ShardLease>> PostgresStore::ListShardLeases() {
 absl::Status PostgresStore::AnnounceNode(std::string_view node_id, std::string_view address,
                                          int64_t ttl_ms) {
   if (ttl_ms < 0) return absl::InvalidArgumentError("announcement ttl must be >= 0");
-  if (absl::Status s = CheckLeaseRequest(0, node_id, /*ttl_ms=*/1); !s.ok()) return s;
+  if (absl::Status s = storage_internal::CheckLeaseRequest(0, node_id, /*ttl_ms=*/1); !s.ok()) return s;
   return Run<bool>(true, [&](pqxx::connection& conn) -> absl::StatusOr<bool> {
            pqxx::nontransaction tx(conn);
            tx.exec_prepared("announce_node", Text(node_id), Text(address), ttl_ms);

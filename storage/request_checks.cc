@@ -51,6 +51,13 @@ absl::Status CheckCommit(std::string_view room, const CommitFence& fence,
   return absl::OkStatus();
 }
 
+absl::Status CheckLeaseRequest(int shard, std::string_view owner, int64_t ttl_ms) {
+  if (shard < 0) return absl::InvalidArgumentError("shard must be >= 0");
+  if (owner.empty()) return absl::InvalidArgumentError("lease owner must not be empty");
+  if (ttl_ms <= 0) return absl::InvalidArgumentError("lease ttl must be positive");
+  return absl::OkStatus();
+}
+
 absl::Status CheckRead(std::string_view room, const ReadRange& range) {
   if (absl::Status s = CheckRoom(room); !s.ok()) return s;
   if (range.limit <= 0) return absl::InvalidArgumentError("limit must be > 0");

@@ -6,6 +6,7 @@
 #define ROOMSYNC_STORAGE_REQUEST_CHECKS_H_
 
 #include <span>
+#include <cstdint>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -26,6 +27,8 @@ absl::Status CheckCommit(std::string_view room, const CommitFence& fence,
 
 // limit > 0 and a valid collection filter.
 absl::Status CheckRead(std::string_view room, const ReadRange& range);
+// A shard lease call: shard >= 0, an owner (node id), a positive ttl.
+absl::Status CheckLeaseRequest(int shard, std::string_view owner, int64_t ttl_ms);
 
 }  // namespace roomsync::storage_internal
 

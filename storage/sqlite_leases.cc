@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "storage/request_checks.h"
 #include "storage/sqlite_store.h"
 
 namespace roomsync {
@@ -29,13 +30,6 @@ constexpr const char* kSelectLiveNodes =
     "SELECT node_id, address FROM cluster_nodes WHERE expires_at_ms > ?1 ORDER BY node_id";
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
-
-absl::Status CheckLeaseRequest(int shard, std::string_view owner, int64_t ttl_ms) {
-  if (shard < 0) return absl::InvalidArgumentError("shard must be >= 0");
-  if (owner.empty()) return absl::InvalidArgumentError("lease owner must not be empty");
-  if (ttl_ms <= 0) return absl::InvalidArgumentError("lease ttl must be positive");
-  return absl::OkStatus();
-}
 
 ShardLease LeaseFromRow(const SqliteStatement& row) {
   return ShardLease{static_cast<int>(row.ColumnInt64(0)), row.ColumnString(1),
@@ -83,7 +77,7 @@ absl::StatusOr<T> SqliteStore::InWriteTransaction(
 absl::StatusOr<ShardLease> SqliteStore::AcquireShardLease(int shard, std::string_view owner,
                                                           std::string_view address,
                                                           int64_t ttl_ms) {
-  if (absl::Status s = CheckLeaseRequest(shard, owner, ttl_ms); !s.ok()) return s;
+  if (absl::Status s = storage_internal::CheckLeaseRequest(shard, owner, ttl_ms); !s.ok()) return s;
   return InWriteTransaction<ShardLease>([&](Db& db) -> absl::StatusOr<ShardLease> {
     absl::StatusOr<std::optional<ShardLease>> current = ReadLease(db, shard);
     if (!current.ok()) return current.status();
@@ -98,7 +92,7 @@ absl::StatusOr<ShardLease> SqliteStore::AcquireShardLease(int shard, std::string
 
 absl::StatusOr<ShardLease> SqliteStore::RenewShardLease(int shard, std::string_view owner,
                                                         int64_t epoch, int64_t ttl_ms) {
-  if (absl::Status s = CheckLeaseRequest(shard, owner, ttl_ms); !s.ok()) return s;
+  if (absl::Status s = storage_internal::CheckLeaseRequest(shard, owner, ttl_ms); !s.ok()) return s;
   return InWriteTransaction<ShardLease>([&](Db& db) -> absl::StatusOr<ShardLease> {
     absl::StatusOr<std::optional<ShardLease>> current = ReadLease(db, shard);
     if (!current.ok()) return current.status();
@@ -114,7 +108,7 @@ absl::StatusOr<ShardLease> SqliteStore::RenewShardLease(int shard, std::string_v
 }
 
 absl::Status SqliteStore::ReleaseShardLease(int shard, std::string_view owner, int64_t epoch) {
-  if (absl::Status s = CheckLeaseRequest(shard, owner, 1); !s.ok()) return s;
+  if (absl::Status s = storage_internal::CheckLeaseRequest(shard, owner, 1); !s.ok()) return s;
   return InWriteTransaction<bool>([&](Db& db) -> absl::StatusOr<bool> {
            absl::StatusOr<std::optional<ShardLease>> current = ReadLease(db, shard);
            if (!current.ok()) return current.status();
@@ -150,7 +144,7 @@ absl::StatusOr<std::vector<ShardLease>> SqliteStore::ListShardLeases() {
 absl::Status SqliteStore::AnnounceNode(std::string_view node_id, std::string_view address,
                                        int64_t ttl_ms) {
   if (ttl_ms < 0) return absl::InvalidArgumentError("announcement ttl must be >= 0");
-  if (absl::Status s = CheckLeaseRequest(0, node_id, /*ttl_ms=*/1); !s.ok()) return s;
+  if (absl::Status s = storage_internal::CheckLeaseRequest(0, node_id, /*ttl_ms=*/1); !s.ok()) return s;
   return InWriteTransaction<bool>([&](Db& db) -> absl::StatusOr<bool> {
            absl::StatusOr<SqliteStatement> upsert = db.Prepare(kUpsertNode);
            if (!upsert.ok()) return upsert.status();

@@ -88,7 +88,9 @@ TEST(StaticShardMap, SameRoomSameNode) {
       ASSERT_LT(node, 3u);
       EXPECT_EQ(other.NodeOf(room), node);
       auto [it, inserted] = first.emplace(room, node);
-      if (!inserted) EXPECT_EQ(it->second, node) << room;
+      if (!inserted) {
+        EXPECT_EQ(it->second, node) << room;
+      }
     }
   }
 }

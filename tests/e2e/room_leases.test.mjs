@@ -6,23 +6,12 @@
 // gateway finds them, and every acknowledged push is there, in order, with
 // no gap.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 
-import { doc, getJson, pushWithRetry, roomApi, startGateway, startRoomService, uniqueRoom, waitFor } from './lib/roomsync.mjs';
+import { doc, getJson, psql, pushWithRetry, roomApi, startGateway, startRoomService, uniqueRoom, waitFor, withDatabase } from './lib/roomsync.mjs';
 
 const ROOMS = 20;
-
-function withDatabase(url, db) {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
-}
-
-function psql(url, sql) {
-  execFileSync('psql', ['-q', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], { stdio: ['ignore', 'ignore', 'pipe'] });
-}
 
 test('leased shards move to the surviving node after a kill -9, losing nothing', async () => {
   const adminUrl = process.env.ROOMSYNC_TEST_PGURL;

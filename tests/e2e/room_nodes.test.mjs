@@ -8,13 +8,12 @@
 // catch-up; each node's roomsync_room_pushes_total shows it got exactly
 // its own rooms' pushes.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 
 import EventSource from 'eventsource';
 
-import { doc, getJson, roomApi, startGateway, startRoomService, uniqueRoom, waitFor } from './lib/roomsync.mjs';
+import { doc, getJson, psql, roomApi, startGateway, startRoomService, uniqueRoom, waitFor, withDatabase } from './lib/roomsync.mjs';
 
 const NODES = 2;
 // Unequal, so that per-node push counts tell the nodes apart (a gateway
@@ -31,16 +30,6 @@ function nodeOf(room, nodes) {
     hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
   }
   return Number((hash % SHARDS) % BigInt(nodes));
-}
-
-function withDatabase(url, db) {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
-}
-
-function psql(url, sql) {
-  execFileSync('psql', ['-q', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 // Sums a counter's samples with the given labels, e.g. result="ok".

@@ -92,7 +92,9 @@ TEST(ShardLeaseKeeper, NodesShareShardsAndANewcomerGetsItsShare) {
 TEST(ShardLeaseKeeper, ACrashedNodesShardsAreTakenAfterTheirLeasesExpire) {
   std::unique_ptr<Store> store = OpenTestStore();
   ASSERT_NE(store, nullptr);
-  const absl::Duration ttl = absl::Milliseconds(400);
+  // Long enough that a slow round (sanitizers, a loaded machine) cannot
+  // outlast it before the "too early" check.
+  const absl::Duration ttl = absl::Seconds(2);
   Node a(*store, "node-a", ttl);
   auto b = std::make_unique<Node>(*store, "node-b", ttl);
   b->keeper.RunRoundForTest();

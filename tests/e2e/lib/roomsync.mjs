@@ -1,6 +1,6 @@
 // Helpers for the end-to-end tests: start the real binaries on free loopback
 // ports with throwaway SQLite stores, talk HTTP/SSE to them, measure them.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -423,4 +423,16 @@ export function percentile(sorted, p) {
 // Parses "id: {...}" of an event into the checkpoint's seq.
 export function seqOfEvent(event) {
   return JSON.parse(event.id).seq;
+}
+
+// `url` (a postgresql:// URL) with its database replaced by `db`.
+export function withDatabase(url, db) {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+// Runs one SQL command through psql (ON_ERROR_STOP): e.g. CREATE DATABASE.
+export function psql(url, sql) {
+  execFileSync('psql', ['-q', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
