@@ -1,5 +1,6 @@
 #include "tests/room/room_client.h"
 
+#include <chrono>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
@@ -22,8 +23,15 @@ std::unique_ptr<RoomClient> RoomClient::Connect(int port) {
   // A distinct channel per client: tests of concurrency want real
   // connections, not one shared HTTP/2 stream budget.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return std::make_unique<RoomClient>(grpc::CreateCustomChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials(), args));
+  auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                           grpc::InsecureChannelCredentials(), args);
+  // Connected before the first call: when 32 clients connect at once to a
+  // busy server, a first attempt can fail (gRPC 1.51 then reports a stale
+  // errno), and calls made during the channel's reconnect backoff would
+  // fail fast without reaching the server. Connect() means connected; a
+  // server that is not there still fails the calls after the wait.
+  channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return std::make_unique<RoomClient>(std::move(channel));
 }
 
 PushResult RoomClient::PushRequest(const v1::PushRequest& request) {

@@ -16,6 +16,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 #include "tests/room/room_client.h"
 #include "tests/room/room_process.h"
 #include "tests/support/pg_harness.h"
@@ -31,6 +33,7 @@ struct AckedPush {
   std::vector<std::string> ids;
   std::vector<std::string> jsons;
   bool acknowledged = false;
+  std::string error;  // why it was not, for the failure message
 };
 
 class RoomDurability : public ::testing::TestWithParam<StoreUrlFactory> {
@@ -79,7 +82,12 @@ TEST_P(RoomDurability, ConcurrentWritersAreAllStoredAndGroupCommitted) {
           push.room = room_of(w, i);
           push.ids = {"p" + std::to_string(phase) + "w" + std::to_string(w) + "-" + std::to_string(i)};
           push.jsons = {DocJson(push.ids[0], NowMs(), "c" + std::to_string(i))};
-          push.acknowledged = client->Push(push.room, "messages", push.jsons).status.ok();
+          PushResult result = client->Push(push.room, "messages", push.jsons);
+          push.acknowledged = result.status.ok();
+          if (!push.acknowledged) {
+            push.error = absl::StrCat(result.status.error_code(), " ", result.error_code, " ",
+                                      result.status.error_message());
+          }
           pushes[w].push_back(std::move(push));
         }
       });
@@ -122,7 +130,7 @@ TEST_P(RoomDurability, ConcurrentWritersAreAllStoredAndGroupCommitted) {
   std::map<std::string, std::map<std::string, v1::Document>> rooms;
   for (auto& writer : pushes) {
     for (AckedPush& push : writer) {
-      ASSERT_TRUE(push.acknowledged) << "push to " << push.room << " failed";
+      ASSERT_TRUE(push.acknowledged) << "push to " << push.room << " failed: " << push.error;
       if (!rooms.contains(push.room)) rooms[push.room] = ReadRoom(*client, push.room);
       auto it = rooms[push.room].find(push.ids[0]);
       ASSERT_NE(it, rooms[push.room].end()) << "acknowledged " << push.ids[0] << " missing";
