@@ -15,6 +15,21 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenRoomServiceChannel(
   // 4 MiB default.
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
+  // A room node that restarts (a rolling update, a crash) is back within
+  // seconds; gRPC's default reconnect backoff grows to 120 s, which would
+  // keep its rooms unavailable through this gateway long after. Retry at
+  // most every second instead. (The minimum backoff is also the connect
+  // timeout, so it keeps its 20 s default.)
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // A node that vanishes without closing its connections (its machine
+  // lost, a network partition) would leave the room subscriptions this
+  // gateway holds waiting forever: pings find it within 15 s, so the
+  // streams end and their subscribers resume elsewhere. The room server
+  // accepts pings this often (room_server.cc).
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   if (config.plaintext) {
     return grpc::CreateCustomChannel(config.address, grpc::InsecureChannelCredentials(), args);
   }

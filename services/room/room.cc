@@ -233,6 +233,17 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
     }
     ForgetHeadLocked(status.code() == absl::StatusCode::kAborted ? "room changed by another writer"
                                                                  : "commit outcome unknown");
+    if (status.code() == absl::StatusCode::kUnknown) {
+      // The store's connection broke during the commit (PostgreSQL
+      // restarting): the pushes may be stored or not. They are not
+      // acknowledged, and the client's retry is safe: pushing the stored
+      // state again is a no-op. UNAVAILABLE tells clients to retry, where
+      // UNKNOWN would read as a server bug (HTTP 500).
+      status = absl::UnavailableError(absl::StrCat(
+          "the store's connection was lost during the commit, so it may or may not have "
+          "been stored; retry the push (pushing the same state again is a no-op): ",
+          status.message()));
+    }
     if (status.code() != absl::StatusCode::kAborted) break;
     ++attempt;
   }

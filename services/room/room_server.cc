@@ -92,6 +92,14 @@ class RoomServerImpl final : public RoomServer {
     builder.RegisterService(service_.get());
     cluster_service_ = std::make_unique<RoomClusterService>(*store_, *authorizer_);
     builder.RegisterService(cluster_service_.get());
+    // Gateways ping every 10 s, idle or not, to find a vanished node
+    // (gateway/room_service_channel.cc); by default a server answers pings
+    // without calls with GOAWAY. This node pings its callers likewise, so
+    // that a vanished gateway's Subscribe streams are freed.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
     builder.SetMaxReceiveMessageSize(
         static_cast<int>(config_.service.limits.max_push_bytes + 1024 * 1024));
     server_ = builder.BuildAndStart();
