@@ -5,20 +5,86 @@
 // writer pushes its documents one after the other and retries a document
 // until it is acknowledged, as a client's replication loop does. At the
 // end a pull must hold exactly the acknowledged documents: none lost, none
-// duplicated, and each writer's in the order it pushed them.
+// duplicated, and each writer's in the order it pushed them. A follower per
+// room keeps an SSE stream open through all of it, as a client's live
+// replication does (reconnect with Last-Event-ID; on RESYNC pull from its
+// checkpoint): it must have seen every document exactly once, in order.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { startPostgres } from './lib/postgres.mjs';
-import { doc, getJson, psql, roomApi, sleep, startGateway, startRoomService, uniqueRoom, waitFor, withDatabase } from './lib/roomsync.mjs';
+import { doc, getJson, openRawStream, psql, roomApi, sleep, startGateway, startRoomService, uniqueRoom, waitFor, withDatabase } from './lib/roomsync.mjs';
 
 const WRITERS = 8;
 const ROOMS = 3;
+
+// Follows one room's changes like a client's live replication: a stream
+// from its checkpoint; reconnects with Last-Event-ID when the stream ends
+// or cannot be opened; on RESYNC, pulls from its checkpoint and reopens.
+// `ids` is every document id it was given, in the order given.
+function follow(api) {
+  const follower = { ids: [], checkpoint: undefined, reconnects: 0, resyncs: 0, stopped: false, error: undefined };
+  let stream;
+  const catchUp = async () => {
+    const { documents, checkpoint } = await api.pullAll({ collection: 'messages', checkpoint: follower.checkpoint });
+    follower.ids.push(...documents.map((d) => d.id));
+    if (checkpoint) follower.checkpoint = checkpoint;
+  };
+  const run = async () => {
+    while (!follower.stopped) {
+      try {
+        let ended;
+        const done = new Promise((resolve) => { ended = resolve; });
+        let resync = false;
+        stream = await openRawStream(api.streamUrl({ collection: 'messages' }), {
+          headers: follower.checkpoint ? { 'Last-Event-ID': JSON.stringify(follower.checkpoint) } : {},
+          onEvent: (event) => {
+            const data = JSON.parse(event.data);
+            if (data === 'RESYNC') {
+              resync = true;
+              stream?.close();
+              ended();
+              return;
+            }
+            if (follower.checkpoint && data.checkpoint.seq <= follower.checkpoint.seq) {
+              follower.error ??= `seq ${data.checkpoint.seq} after ${follower.checkpoint.seq}`;
+            }
+            follower.ids.push(...data.documents.map((d) => d.id));
+            follower.checkpoint = data.checkpoint;
+          },
+          onEnd: () => ended(),
+        });
+        await done;
+        if (resync) {
+          follower.resyncs += 1;
+          await catchUp();
+        }
+      } catch {
+        // the gateway is down or the room unavailable: retry below
+      }
+      if (!follower.stopped) {
+        follower.reconnects += 1;
+        await sleep(50);
+      }
+    }
+  };
+  follower.start = async () => {
+    await catchUp();
+    follower.running = run();
+  };
+  follower.stop = async () => {
+    follower.stopped = true;
+    stream?.close();
+    await follower.running;
+  };
+  return follower;
+}
 
 test('no acknowledged push is lost or reordered across PostgreSQL restart, gateway kill -9 and room kill -9', async () => {
   const pg = await startPostgres();
   let room;
   let gateway;
+  let followers;
   try {
     psql(pg.url, 'CREATE DATABASE roomsync');
     const store = withDatabase(pg.url, 'roomsync');
@@ -32,6 +98,8 @@ test('no acknowledged push is lost or reordered across PostgreSQL restart, gatew
     await waitFor(async () => (await getJson(`${baseUrl}/readyz`)).status === 200, { what: 'gateway ready' });
 
     const rooms = Array.from({ length: ROOMS }, () => uniqueRoom('faults'));
+    followers = new Map(rooms.map((name) => [name, follow(roomApi(baseUrl, name))]));
+    for (const follower of followers.values()) await follower.start();
     const writers = Array.from({ length: WRITERS }, (_, w) => ({
       room: rooms[w % ROOMS], acknowledged: [], failedAttempts: 0, lastFailure: '',
     }));
@@ -104,6 +172,14 @@ test('no acknowledged push is lost or reordered across PostgreSQL restart, gatew
       }
       // Retried pushes took no new seq, so seqs have no gap.
       assert.equal(checkpoint.seq, documents.length, `${name}: seqs 1..n without gaps`);
+
+      const follower = followers.get(name);
+      await waitFor(() => follower.checkpoint?.seq >= checkpoint.seq, { what: `${name}'s follower to catch up` });
+      await follower.stop();
+      assert.equal(follower.error, undefined, name);
+      assert.ok(follower.reconnects > 0, `${name}: the follower's stream never broke`);
+      assert.deepEqual(follower.ids, documents.map((d) => d.id), `${name}: the follower saw every change once, in order`);
+      console.log(`${name}: follower reconnected ${follower.reconnects} times, RESYNC ${follower.resyncs} times`);
       const expected = writers.filter((w) => w.room === name).flatMap((w) => w.acknowledged);
       const missing = expected.filter((id) => !seqOf.has(id));
       assert.deepEqual(missing, [], `${name}: acknowledged pushes missing`);
@@ -117,6 +193,7 @@ test('no acknowledged push is lost or reordered across PostgreSQL restart, gatew
       }
     }
   } finally {
+    for (const follower of followers?.values() ?? []) await follower.stop();
     await gateway?.stop();
     await room?.stop();
     await pg.stop();
