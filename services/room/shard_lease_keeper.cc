@@ -19,9 +19,12 @@ ShardLeaseKeeper::~ShardLeaseKeeper() { Stop(/*release=*/false); }
 
 void ShardLeaseKeeper::Start(std::optional<std::string> address) {
   if (address.has_value()) config_.address = *std::move(address);
-  RunRound();
-  thread_ = std::thread([this] {
-    while (!stop_.WaitForNotificationWithTimeout(config_.round_every)) RunRound();
+  bool hungry = RunRound();
+  thread_ = std::thread([this, hungry]() mutable {
+    while (!stop_.WaitForNotificationWithTimeout(hungry ? config_.hungry_round_every
+                                                        : config_.round_every)) {
+      hungry = RunRound();
+    }
   });
 }
 
@@ -84,12 +87,19 @@ void ShardLeaseKeeper::Lose(int shard, std::string_view why) {
   on_lost_(shard);
 }
 
-void ShardLeaseKeeper::RunRound() {
+bool ShardLeaseKeeper::RunRound() {
   absl::MutexLock round(&round_mu_);
   const int64_t ttl_ms = absl::ToInt64Milliseconds(config_.ttl);
   const absl::Time started = absl::Now();
-  if (absl::Status s = store_.AnnounceNode(config_.node_id, config_.address, ttl_ms); !s.ok()) {
-    Log(LogLevel::kWarning, "node_announce_failed", {{"code", absl::StatusCodeToString(s.code())}});
+  // Hungry rounds in between only take shards: announcing and renewing
+  // keep to round_every.
+  const bool renew = started >= next_renewal_;
+  if (renew) {
+    next_renewal_ = started + config_.round_every;
+    if (absl::Status s = store_.AnnounceNode(config_.node_id, config_.address, ttl_ms); !s.ok()) {
+      Log(LogLevel::kWarning, "node_announce_failed",
+          {{"code", absl::StatusCodeToString(s.code())}});
+    }
   }
 
   // 1. Renew what we hold; a lease someone else took is lost now, one we
@@ -100,6 +110,10 @@ void ShardLeaseKeeper::RunRound() {
     held = held_;
   }
   for (const auto& [shard, lease] : held) {
+    if (!renew) {
+      if (absl::Now() >= lease.deadline) Lose(shard, "lease not renewed in time");
+      continue;
+    }
     absl::StatusOr<ShardLease> renewed =
         store_.RenewShardLease(shard, config_.node_id, lease.epoch, ttl_ms);
     if (renewed.ok()) {
@@ -119,12 +133,13 @@ void ShardLeaseKeeper::RunRound() {
   if (!nodes.ok() || !leases.ok()) {
     Log(LogLevel::kWarning, "shard_table_unreadable",
         {{"code", absl::StatusCodeToString((nodes.ok() ? leases.status() : nodes.status()).code())}});
-    return;
+    return false;
   }
   const size_t members = std::max<size_t>(1, nodes->size());
   const int share = static_cast<int>((config_.shard_count + members - 1) / members);
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   std::vector<bool> taken(config_.shard_count, false);
+  std::map<std::string, int> held_by;  // node id -> unexpired leases
   {
     absl::MutexLock lock(&mu_);
     owners_.clear();
@@ -132,7 +147,17 @@ void ShardLeaseKeeper::RunRound() {
       if (lease.shard >= config_.shard_count || lease.expires_at_ms <= now_ms) continue;
       taken[lease.shard] = true;
       owners_[lease.shard] = lease.address;
+      ++held_by[lease.owner];
     }
+  }
+  // Shards that will come free without anyone's failure: held beyond a
+  // member's share (handed over in its next round) or by a node that is no
+  // longer a member (expiring).
+  bool shards_coming_free = false;
+  for (const auto& [owner, count] : held_by) {
+    const bool member = std::any_of(nodes->begin(), nodes->end(),
+                                    [&](const ClusterNode& n) { return n.node_id == owner; });
+    if (owner != config_.node_id && (!member || count > share)) shards_coming_free = true;
   }
   std::vector<int> free;
   for (int shard = 0; shard < config_.shard_count; ++shard) {
@@ -146,20 +171,26 @@ void ShardLeaseKeeper::RunRound() {
 
   // 3. Take free shards up to our share.
   int mine = held_shards();
+  bool lost_a_race = false;
   for (int shard : free) {
     if (mine >= share || stop_.HasBeenNotified()) break;
     const absl::Time asked = absl::Now();
     absl::StatusOr<ShardLease> lease =
         store_.AcquireShardLease(shard, config_.node_id, config_.address, ttl_ms);
-    if (!lease.ok()) continue;
+    if (!lease.ok()) {
+      lost_a_race = true;  // or the store failed: try again soon either way
+      continue;
+    }
     absl::MutexLock lock(&mu_);
     if (lease->owner == config_.node_id) {
       held_[shard] = Held{lease->epoch, asked + config_.ttl};
       ++mine;
     } else {
       owners_[shard] = lease->address;
+      lost_a_race = true;
     }
   }
+  const bool hungry = mine < share && (shards_coming_free || lost_a_race);
 
   // 4. Hand over what exceeds our share: the members that hold less take
   // the released shards in their next round, without waiting for expiry.
@@ -186,6 +217,7 @@ void ShardLeaseKeeper::RunRound() {
          {"handed_over", before_hand_over - mine},
          {"members", static_cast<int64_t>(members)}});
   }
+  return hungry;
 }
 
 }  // namespace roomsync

@@ -36,6 +36,13 @@ struct ShardLeaseConfig {
   // whose lease it could not renew in time.
   absl::Duration ttl = absl::Seconds(10);
   absl::Duration round_every = absl::Seconds(3);
+  // While this node holds less than its share and shards are on their way
+  // to it (free ones it lost a race for, ones a member holding more than
+  // its share will hand over, ones of a node that left and will expire),
+  // rounds come this often: a released or expired shard finds its new
+  // owner within this, not within a whole round. Renewals keep to
+  // round_every.
+  absl::Duration hungry_round_every = absl::Milliseconds(250);
 };
 
 class ShardLeaseKeeper {
@@ -46,7 +53,8 @@ class ShardLeaseKeeper {
   ShardLeaseKeeper(Store& store, ShardLeaseConfig config, std::function<void(int)> on_lost);
   ~ShardLeaseKeeper();  // Stop(/*release=*/false) if still running
 
-  // Runs one round now, then every round_every on the keeper's thread.
+  // Runs one round now, then every round_every (hungry_round_every while
+  // shards are on their way to it) on the keeper's thread.
   // `address`, when given, replaces config.address (a port known only once
   // the server listens).
   void Start(std::optional<std::string> address = std::nullopt);
@@ -61,7 +69,9 @@ class ShardLeaseKeeper {
   int held_shards() const;
   const std::string& node_id() const { return config_.node_id; }
 
-  void RunRoundForTest() { RunRound(); }
+  // Returns whether the round found this node hungry (see
+  // hungry_round_every).
+  bool RunRoundForTest() { return RunRound(); }
 
  private:
   struct Held {
@@ -69,7 +79,8 @@ class ShardLeaseKeeper {
     absl::Time deadline;  // by our clock: the start of the call that got it + ttl
   };
 
-  void RunRound();
+  // One round; true when the next should come after hungry_round_every.
+  bool RunRound();
   void Lose(int shard, std::string_view why);
 
   Store& store_;
@@ -81,6 +92,7 @@ class ShardLeaseKeeper {
   std::map<int, std::string> owners_ ABSL_GUARDED_BY(mu_);  // shard -> address
 
   absl::Mutex round_mu_;  // one round at a time (thread, tests, Stop)
+  absl::Time next_renewal_ ABSL_GUARDED_BY(round_mu_) = absl::InfinitePast();
   absl::Notification stop_;
   std::thread thread_;
 };

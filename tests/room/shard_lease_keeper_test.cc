@@ -62,18 +62,20 @@ TEST(ShardLeaseKeeper, NodesShareShardsAndANewcomerGetsItsShare) {
   std::unique_ptr<Store> store = OpenTestStore();
   ASSERT_NE(store, nullptr);
   Node a(*store, "node-a", absl::Seconds(30));
-  a.keeper.RunRoundForTest();
+  EXPECT_FALSE(a.keeper.RunRoundForTest()) << "alone, with every shard: not hungry";
   EXPECT_EQ(a.Held().size(), static_cast<size_t>(kShards));
   EXPECT_EQ(a.keeper.OwnerAddress(3), "node-a:7070");
 
   Node b(*store, "node-b", absl::Seconds(30));
-  b.keeper.RunRoundForTest();  // announces itself; nothing is free yet
+  // Announces itself; nothing is free yet, but a holds more than its
+  // share now: b asks again soon rather than a whole round later.
+  EXPECT_TRUE(b.keeper.RunRoundForTest()) << "a newcomer waiting for its share is hungry";
   EXPECT_TRUE(b.Held().empty());
   EXPECT_EQ(b.keeper.OwnerAddress(3), "node-a:7070");
-  a.keeper.RunRoundForTest();  // sees two members: hands half over
+  EXPECT_FALSE(a.keeper.RunRoundForTest());  // sees two members: hands half over
   EXPECT_EQ(a.Held().size(), static_cast<size_t>(kShards / 2));
   EXPECT_EQ(a.Lost().size(), static_cast<size_t>(kShards / 2));
-  b.keeper.RunRoundForTest();  // takes them
+  EXPECT_FALSE(b.keeper.RunRoundForTest()) << "b took its share";
   std::set<int> held_a = a.Held(), held_b = b.Held();
   EXPECT_EQ(held_b.size(), static_cast<size_t>(kShards / 2));
   for (int s = 0; s < kShards; ++s) {
@@ -104,10 +106,12 @@ TEST(ShardLeaseKeeper, ACrashedNodesShardsAreTakenAfterTheirLeasesExpire) {
   ASSERT_FALSE(crashed.empty());
   b.reset();  // no release: its leases and announcement stay until they expire
 
-  a.keeper.RunRoundForTest();
+  // b still counts as a member and holds more than its share: a keeps
+  // looking often, and takes the shards soon after they expire.
+  EXPECT_TRUE(a.keeper.RunRoundForTest());
   EXPECT_EQ(a.Held().size(), static_cast<size_t>(kShards) - crashed.size()) << "too early";
   std::this_thread::sleep_for(absl::ToChronoMilliseconds(ttl + absl::Milliseconds(200)));
-  a.keeper.RunRoundForTest();
+  EXPECT_FALSE(a.keeper.RunRoundForTest());
   EXPECT_EQ(a.Held().size(), static_cast<size_t>(kShards));
   for (int s : crashed) EXPECT_EQ(*a.keeper.EpochFor(s), 2) << "shard " << s;
   EXPECT_TRUE(a.Lost().empty());
