@@ -36,25 +36,16 @@ std::vector<std::string> Addresses(const std::vector<RoomNodeChannel>& nodes) {
   return addresses;
 }
 
-std::vector<GatewayContext::RoomNode> MakeStubs(std::vector<RoomNodeChannel> nodes) {
-  std::vector<GatewayContext::RoomNode> stubs;
-  stubs.reserve(nodes.size());
-  for (RoomNodeChannel& node : nodes) {
-    auto stub = v1::RoomSync::NewStub(node.channel);
-    stubs.push_back({std::move(node.address), std::move(node.channel), std::move(stub)});
-  }
-  return stubs;
-}
-
 }  // namespace
 
 GatewayContext::GatewayContext(const GatewayConfig& config_in,
-                               std::vector<RoomNodeChannel> room_nodes_in, net::io_context& io_in)
+                               std::vector<RoomNodeChannel> room_nodes_in,
+                               RoomNodeOpener discover, net::io_context& io_in)
     : config(config_in),
       cors(config_in.allowed_origins),
       shard_map(Addresses(room_nodes_in)),
-      room_nodes(MakeStubs(std::move(room_nodes_in))),
-      owners(shard_map.nodes()),
+      room_nodes(std::move(room_nodes_in), std::move(discover)),
+      owners([this](std::string_view address) { return room_nodes.FindOrAdd(address); }),
       io(io_in),
       rate_limiter(config_in.rate_limits, metrics),
       fanouts(std::make_unique<RoomFanouts>(*this)),
@@ -100,9 +91,11 @@ std::chrono::system_clock::time_point GatewayContext::UnaryDeadline() const {
 
 class Gateway::Impl {
  public:
-  Impl(const GatewayConfig& config, std::vector<RoomNodeChannel> room_nodes)
+  Impl(const GatewayConfig& config, std::vector<RoomNodeChannel> room_nodes,
+       RoomNodeOpener discover)
       : io_(config.threads), work_(net::make_work_guard(io_)) {
-    context_ = std::make_unique<GatewayContext>(config, std::move(room_nodes), io_);
+    context_ = std::make_unique<GatewayContext>(config, std::move(room_nodes),
+                                                std::move(discover), io_);
   }
 
   ~Impl() {
@@ -124,7 +117,9 @@ class Gateway::Impl {
     for (int i = 0; i < context_->config.threads; ++i) {
       threads_.emplace_back([this] { io_.run(); });
     }
-    if (context_->room_nodes.size() > 1) {
+    // One node that cannot lead to others (the single node's in-process
+    // channel) has no lease table worth reading.
+    if (context_->room_nodes.size() > 1 || context_->room_nodes.discovers()) {
       owners_refresher_ = std::thread([this] { RefreshShardOwners(); });
     }
     return absl::OkStatus();
@@ -198,7 +193,7 @@ class Gateway::Impl {
     size_t next = 0;
     do {
       const GatewayContext::RoomNode& node =
-          context_->room_nodes[next++ % context_->room_nodes.size()];
+          context_->room_nodes.at(static_cast<int>(next++ % context_->room_nodes.size()));
       grpc::ClientContext call;
       call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
       if (absl::StatusOr<std::string> token = context_->ReadUpstreamToken();
@@ -232,7 +227,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& con
 }
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& config,
-                                                         std::vector<RoomNodeChannel> room_nodes) {
+                                                         std::vector<RoomNodeChannel> room_nodes,
+                                                         RoomNodeOpener discover) {
   if (room_nodes.empty()) return absl::InvalidArgumentError("no room service channel");
   for (const RoomNodeChannel& node : room_nodes) {
     if (node.channel == nullptr) {
@@ -244,7 +240,11 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& con
     return absl::InvalidArgumentError("keepalive_interval must be positive");
   }
   const size_t node_count = room_nodes.size();
-  auto impl = std::make_unique<Impl>(config, std::move(room_nodes));
+  if (room_nodes.size() > static_cast<size_t>(RoomNodeSet::kMaxNodes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", RoomNodeSet::kMaxNodes, " room nodes"));
+  }
+  auto impl = std::make_unique<Impl>(config, std::move(room_nodes), std::move(discover));
   absl::Status started = impl->Start();
   if (!started.ok()) return started;
   Log(LogLevel::kInfo, "gateway_started",

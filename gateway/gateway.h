@@ -9,6 +9,7 @@
 #define ROOMSYNC_GATEWAY_GATEWAY_H_
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,6 +103,11 @@ struct RoomNodeChannel {
   std::shared_ptr<grpc::Channel> channel;
 };
 
+// Opens a channel to the room node at `address` (host:port, as the node
+// advertises itself), with the configured nodes' credentials.
+using RoomNodeOpener =
+    std::function<absl::StatusOr<std::shared_ptr<grpc::Channel>>(const std::string& address)>;
+
 class Gateway {
  public:
   // Binds the listener and starts serving. kInvalidArgument for a bad
@@ -111,10 +117,17 @@ class Gateway {
   // history, the shared Subscribe, a stream's catch-up) goes to the node
   // that owns the room's shard in a cluster::StaticShardMap of the nodes in
   // this order (shard s on node s % N): every gateway must get the same
-  // list in the same order. /readyz answers 200 while at least one node
-  // serves (see readiness_probe.h).
+  // list in the same order. With shard leases the gateway routes by the
+  // lease table instead (RoomCluster.ShardOwners, read each second, and
+  // wrong-owner answers); an owner at an address not in `room_nodes` is
+  // called through a channel from `discover` (null: owners must be among
+  // `room_nodes`; a shard owned elsewhere routes by the static map, and
+  // its calls are refused as sent to the wrong owner).
+  // /readyz answers 200 while at least one node serves (see
+  // readiness_probe.h).
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(const GatewayConfig& config,
-                                                        std::vector<RoomNodeChannel> room_nodes);
+                                                        std::vector<RoomNodeChannel> room_nodes,
+                                                        RoomNodeOpener discover = nullptr);
   // One room service (the single node's in-process channel).
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(
       const GatewayConfig& config, std::shared_ptr<grpc::Channel> room_service);

@@ -21,6 +21,7 @@
 #include "gateway/gateway.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/rate_limiter.h"
+#include "gateway/room_node_set.h"
 #include "gateway/shard_owners.h"
 #include "roomsync/v1/roomsync.grpc.pb.h"
 
@@ -33,15 +34,11 @@ class SseKeepAlive;
 
 struct GatewayContext {
   // One room node: its channel (readiness probe) and stub (every call).
-  struct RoomNode {
-    std::string address;
-    std::shared_ptr<grpc::Channel> channel;
-    std::unique_ptr<v1::RoomSync::Stub> stub;
-  };
+  using RoomNode = RoomNodeSet::Node;
 
   // `room_nodes` is not empty (Gateway::Start checks).
   GatewayContext(const GatewayConfig& config, std::vector<RoomNodeChannel> room_nodes,
-                 boost::asio::io_context& io);
+                 RoomNodeOpener discover, boost::asio::io_context& io);
   ~GatewayContext();
 
   // The node that serves `room` (its shard's owner in shard_map), for
@@ -50,7 +47,7 @@ struct GatewayContext {
   // the static map.
   const RoomNode& NodeFor(std::string_view room) const {
     const int owner = owners.OwnerOf(ShardOf(room));
-    return room_nodes[owner >= 0 ? static_cast<size_t>(owner) : shard_map.NodeOf(room)];
+    return room_nodes.at(owner >= 0 ? owner : static_cast<int>(shard_map.NodeOf(room)));
   }
   // After a FAILED_PRECONDITION from a room node: learns the owner it named
   // (trailing roomsync-owner). True when calls for `room` now go to
@@ -72,9 +69,10 @@ struct GatewayContext {
 
   const GatewayConfig config;
   const CorsPolicy cors;
-  // Routing: room → shard → node index in room_nodes (same order).
+  // Routing: room → shard → its owner's index in room_nodes, else its
+  // node in the static map of the configured nodes (the first ones).
   const StaticShardMap shard_map;
-  const std::vector<RoomNode> room_nodes;
+  RoomNodeSet room_nodes;
   ShardOwnerTable owners;
   boost::asio::io_context& io;
   GatewayMetrics metrics;

@@ -20,8 +20,10 @@
 ABSL_FLAG(std::string, http, "127.0.0.1:8080", "HTTP listen address host:port");
 ABSL_FLAG(std::string, room_service, "127.0.0.1:7070",
           "the room service's gRPC address host:port, or the room nodes' addresses "
-          "host:port,host:port,... : each room goes to the node of its shard (shard s on node "
-          "s % N, cluster/shard_map.h), so every gateway needs the same list in the same order");
+          "host:port,host:port,... Nodes with --shard_leases: each room goes to its shard's "
+          "owner in their lease table, and owners not listed are found there (one listed node "
+          "is enough). Without leases: shard s goes to node s % N (cluster/shard_map.h), so "
+          "every gateway needs the same list in the same order");
 ABSL_FLAG(std::string, room_service_tls_ca, "",
           "PEM CA that signs the room service's certificate (TLS to the room service)");
 ABSL_FLAG(std::string, room_service_tls_cert, "",
@@ -94,7 +96,13 @@ int main(int argc, char** argv) {
     roomsync::Log(roomsync::LogLevel::kWarning, "grpc_plaintext",
                   {{"detail", "--grpc_plaintext: tokens cross to the room service in clear text"}});
   }
-  auto gateway = roomsync::Gateway::Start(config, std::move(room_nodes));
+  // Owners the lease table names at addresses not listed here are called
+  // with the same credentials (nodes added without reconfiguring gateways).
+  roomsync::RoomNodeOpener discover = [upstream](const std::string& address) mutable {
+    upstream.address = address;
+    return roomsync::OpenRoomServiceChannel(upstream);
+  };
+  auto gateway = roomsync::Gateway::Start(config, std::move(room_nodes), std::move(discover));
   if (!gateway.ok()) {
     std::fprintf(stderr, "roomsync-gateway: %s\n", std::string(gateway.status().message()).c_str());
     return 1;

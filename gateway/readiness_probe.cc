@@ -53,7 +53,8 @@ void HandleReadiness(GatewayContext& context, ApiReply reply) {
   };
   const int nodes = static_cast<int>(context.room_nodes.size());
   auto probe = std::make_shared<Probe>(nodes, std::move(reply));
-  for (const GatewayContext::RoomNode& node : context.room_nodes) {
+  for (int i = 0; i < nodes; ++i) {
+    const GatewayContext::RoomNode& node = context.room_nodes.at(i);
     auto call = std::make_shared<Call>(node.channel);
     grpc::Slice empty;
     call->request = grpc::ByteBuffer(&empty, 1);

@@ -7,8 +7,8 @@
 
 namespace roomsync {
 
-ShardOwnerTable::ShardOwnerTable(std::vector<std::string> node_addresses)
-    : addresses_(std::move(node_addresses)), owners_(kShardCount) {
+ShardOwnerTable::ShardOwnerTable(Resolver resolve)
+    : resolve_(std::move(resolve)), owners_(kShardCount) {
   for (std::atomic<int>& owner : owners_) owner.store(-1, std::memory_order_relaxed);
 }
 
@@ -17,13 +17,8 @@ int ShardOwnerTable::OwnerOf(int shard) const {
   return owners_[shard].load(std::memory_order_relaxed);
 }
 
-int ShardOwnerTable::IndexOf(std::string_view address) const {
-  auto it = std::find(addresses_.begin(), addresses_.end(), address);
-  return it == addresses_.end() ? -1 : static_cast<int>(it - addresses_.begin());
-}
-
 bool ShardOwnerTable::Learn(int shard, std::string_view address) {
-  const int index = IndexOf(address);
+  const int index = resolve_(address);
   if (index < 0 || shard < 0 || shard >= kShardCount) return false;
   return owners_[shard].exchange(index, std::memory_order_relaxed) != index;
 }
@@ -37,7 +32,7 @@ void ShardOwnerTable::Apply(const v1::ShardOwnersResponse& answer) {
   // last one known, whose refusal will name the next.
   for (const v1::ShardOwner& owner : answer.owners()) {
     if (owner.shard() < 0 || owner.shard() >= kShardCount) continue;
-    owners_[owner.shard()].store(IndexOf(owner.address()), std::memory_order_relaxed);
+    owners_[owner.shard()].store(resolve_(owner.address()), std::memory_order_relaxed);
   }
 }
 

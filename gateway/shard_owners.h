@@ -4,12 +4,14 @@
 // no known owner routes by the static map. Reads are lock-free: every
 // upstream call looks its room's shard up.
 //
-// Owners must be configured nodes (--room_service lists every room node by
-// the address it advertises); an unknown address is ignored.
+// An owner is recorded by its index in the gateway's RoomNodeSet; the
+// resolver maps an address to that index, adding a discovered node when it
+// can (-1: the owner is ignored).
 #ifndef ROOMSYNC_GATEWAY_SHARD_OWNERS_H_
 #define ROOMSYNC_GATEWAY_SHARD_OWNERS_H_
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,21 +24,20 @@ class ShardOwnersResponse;
 
 class ShardOwnerTable {
  public:
-  explicit ShardOwnerTable(std::vector<std::string> node_addresses);
+  using Resolver = std::function<int(std::string_view address)>;
+  explicit ShardOwnerTable(Resolver resolve);
 
-  // The owner's index among the configured nodes, or -1 when unknown.
+  // The owner's node index, or -1 when unknown.
   int OwnerOf(int shard) const;
-  // Records `address` as the owner of `shard`; false when it is not a
-  // configured node or already the known owner.
+  // Records `address` as the owner of `shard`; false when it resolves to
+  // no node or is already the known owner.
   bool Learn(int shard, std::string_view address);
   // Takes a ShardOwners answer: listed shards get their owner; an answer
   // without any (nodes without leases) forgets every owner.
   void Apply(const v1::ShardOwnersResponse& answer);
 
  private:
-  int IndexOf(std::string_view address) const;
-
-  const std::vector<std::string> addresses_;
+  const Resolver resolve_;
   std::vector<std::atomic<int>> owners_;  // by shard
 };
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 
-import { doc, getJson, psql, pushWithRetry, roomApi, startGateway, startRoomService, uniqueRoom, waitFor, withDatabase } from './lib/roomsync.mjs';
+import { doc, getJson, psql, pushWithRetry, roomApi, sleep, startGateway, startRoomService, uniqueRoom, waitFor, withDatabase } from './lib/roomsync.mjs';
 
 const ROOMS = 20;
 
@@ -51,6 +51,55 @@ test('leased shards move to the surviving node after a kill -9, losing nothing',
       assert.deepEqual(documents.map((d) => d.id), room.acknowledged, room.name);
       const pulled = await room.api.pull({ collection: 'messages', batchSize: 100 });
       assert.equal(pulled.body.checkpoint.seq, room.acknowledged.length, `${room.name}: seqs without gaps`);
+    }
+  } finally {
+    await gateway?.stop();
+    for (const node of nodes) await node.stop();
+    try {
+      psql(adminUrl, `DROP DATABASE IF EXISTS ${db}`);
+    } catch {
+      // the server is going away with the test run anyway
+    }
+  }
+});
+
+test('a gateway given one leasing node finds the others through the lease table', async () => {
+  const adminUrl = process.env.ROOMSYNC_TEST_PGURL;
+  assert.ok(adminUrl, 'ROOMSYNC_TEST_PGURL is not set: run under scripts/with-postgres.sh (ctest does)');
+  const db = `roomsync_e2e_discovery_${process.pid}_${randomBytes(3).toString('hex')}`;
+  psql(adminUrl, `CREATE DATABASE ${db}`);
+  const store = withDatabase(adminUrl, db);
+  const nodes = [];
+  let gateway;
+  try {
+    for (let i = 0; i < 2; i += 1) {
+      nodes.push(await startRoomService({ store, args: ['--shard_leases', '--lease_ttl', '1s', '--metrics', '127.0.0.1:0'] }));
+    }
+    // Only the first node is configured: the second is discovered.
+    gateway = await startGateway({ roomService: `127.0.0.1:${nodes[0].grpcPort}` });
+    await waitFor(async () => (await getJson(`${gateway.url}/readyz`)).status === 200, { what: 'gateway ready' });
+    // The second node takes its share from the first within a few rounds;
+    // the gateway reads the lease table each second and follows it.
+    const discovered = new RegExp(`"event":"room_node_discovered","address":"127\\.0\\.0\\.1:${nodes[1].grpcPort}"`);
+    await waitFor(() => discovered.test(gateway.log.stderr), { what: 'the gateway to discover the second node' });
+    await sleep(1500);  // the balancing ends (rounds of 333 ms)
+    const rooms = Array.from({ length: ROOMS }, () => uniqueRoom('discovery'));
+    for (const name of rooms) {
+      const r = await pushWithRetry(roomApi(gateway.url, name), 'messages', [doc(`${name}-0`)], { deadlineMs: 20000 });
+      assert.equal(r.status, 200, `${name}: ${r.text}`);
+    }
+    // Both nodes served pushes: each owns about half of the shards.
+    const pushesOf = async (node) => {
+      const text = (await getJson(`http://127.0.0.1:${node.metricsPort}/metrics`)).text;
+      const m = /roomsync_room_pushes_total\{result="ok"\} (\d+)/.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    const counts = await Promise.all(nodes.map(pushesOf));
+    assert.ok(counts[0] > 0 && counts[1] > 0, `pushes per node: ${counts}`);
+    assert.equal(counts[0] + counts[1], ROOMS);
+    for (const name of rooms) {
+      const { documents } = await roomApi(gateway.url, name).pullAll({ collection: 'messages' });
+      assert.deepEqual(documents.map((d) => d.id), [`${name}-0`]);
     }
   } finally {
     await gateway?.stop();

@@ -9,13 +9,20 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 
 #include "absl/strings/str_cat.h"
 #include "cluster/shard_map.h"
 #include "gateway/gateway.h"
+#include "gateway/room_node_set.h"
+#include "gateway/shard_owners.h"
 #include "roomsync/v1/roomsync.grpc.pb.h"
 #include "services/room/room_server.h"
 #include "tests/gateway/gateway_test_node.h"
@@ -137,6 +144,83 @@ TEST_F(GatewayRoutingTest, StreamsCatchUpAndGoLiveFromTheRoomsNode) {
     EXPECT_TRUE(stream.ReadUntil("\"c\"", absl::Seconds(10))) << room;
     EXPECT_EQ(DocumentsOnNode(static_cast<int>(map_->NodeOf(room)), room), 3);
   }
+}
+
+// A channel that never connects (nothing listens on port 1): RoomNodeSet
+// only stores it.
+std::shared_ptr<grpc::Channel> IdleChannel() {
+  return grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
+}
+
+std::vector<RoomNodeChannel> ConfiguredNodes() {
+  return {{"a:7070", IdleChannel()}, {"b:7070", IdleChannel()}};
+}
+
+TEST(RoomNodeSet, WithoutDiscoveryOnlyTheConfiguredNodesAreKnown) {
+  RoomNodeSet nodes(ConfiguredNodes(), nullptr);
+  EXPECT_EQ(nodes.size(), 2);
+  EXPECT_EQ(nodes.FindOrAdd("b:7070"), 1);
+  EXPECT_EQ(nodes.FindOrAdd("c:7070"), -1);
+  EXPECT_EQ(nodes.size(), 2);
+  EXPECT_EQ(nodes.at(0).address, "a:7070");
+}
+
+TEST(RoomNodeSet, DiscoversEachAddressOnceAndUpToTheBound) {
+  std::atomic<int> opened{0};
+  RoomNodeSet nodes(ConfiguredNodes(), [&](const std::string&) {
+    opened.fetch_add(1);
+    return absl::StatusOr<std::shared_ptr<grpc::Channel>>(IdleChannel());
+  });
+  // Threads learning the same owner at once add it once.
+  std::vector<std::thread> threads;
+  std::vector<int> indexes(8, -2);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] { indexes[t] = nodes.FindOrAdd("c:7070"); });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int index : indexes) EXPECT_EQ(index, 2);
+  EXPECT_EQ(opened.load(), 1);
+  EXPECT_EQ(nodes.at(2).address, "c:7070");
+  EXPECT_NE(nodes.at(2).stub, nullptr);
+  EXPECT_EQ(nodes.configured(), 2);
+  EXPECT_EQ(nodes.FindOrAdd(""), -1) << "no address, no node";
+
+  for (int i = nodes.size(); i < RoomNodeSet::kMaxNodes; ++i) {
+    EXPECT_EQ(nodes.FindOrAdd(absl::StrCat("n", i, ":7070")), i);
+  }
+  EXPECT_EQ(nodes.FindOrAdd("one-too-many:7070"), -1);
+  EXPECT_EQ(nodes.size(), RoomNodeSet::kMaxNodes);
+}
+
+TEST(RoomNodeSet, AChannelThatCannotBeOpenedIsNotFollowed) {
+  RoomNodeSet nodes(ConfiguredNodes(), [](const std::string&) {
+    return absl::StatusOr<std::shared_ptr<grpc::Channel>>(absl::InvalidArgumentError("no CA"));
+  });
+  EXPECT_EQ(nodes.FindOrAdd("c:7070"), -1);
+  EXPECT_EQ(nodes.size(), 2);
+}
+
+TEST(ShardOwnerTable, OwnersResolveToNodeIndexesAndAnEmptyAnswerForgetsThem) {
+  RoomNodeSet nodes(ConfiguredNodes(), [](const std::string&) {
+    return absl::StatusOr<std::shared_ptr<grpc::Channel>>(IdleChannel());
+  });
+  ShardOwnerTable owners([&](std::string_view address) { return nodes.FindOrAdd(address); });
+  EXPECT_EQ(owners.OwnerOf(5), -1);
+  EXPECT_TRUE(owners.Learn(5, "b:7070"));
+  EXPECT_FALSE(owners.Learn(5, "b:7070")) << "already known";
+  EXPECT_EQ(owners.OwnerOf(5), 1);
+  v1::ShardOwnersResponse answer;
+  v1::ShardOwner* owner = answer.add_owners();
+  owner->set_shard(7);
+  owner->set_address("d:7070");  // discovered
+  owners.Apply(answer);
+  EXPECT_EQ(owners.OwnerOf(7), 2);
+  EXPECT_EQ(owners.OwnerOf(5), 1) << "a shard missing from the answer keeps its owner";
+  owners.Apply(v1::ShardOwnersResponse());
+  EXPECT_EQ(owners.OwnerOf(5), -1);
+  EXPECT_EQ(owners.OwnerOf(7), -1);
+  EXPECT_EQ(owners.OwnerOf(-1), -1);
+  EXPECT_EQ(owners.OwnerOf(kShardCount), -1);
 }
 
 }  // namespace
