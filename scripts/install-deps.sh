@@ -12,6 +12,7 @@ packages=(
   clang libclang-rt-14-dev
   postgresql-15 postgresql-client-15
   curl
+  python3 python3-yaml
 )
 # Node.js drives the browser-side test clients; this machine image may ship its
 # own build, so only install Debian's when there is none at all.
