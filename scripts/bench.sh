@@ -56,9 +56,12 @@ log() { echo "bench [$(date +%T)] $*" >&2; }
 # Sizes. Full: under 10 minutes on 2 cores; smoke: each scenario ~10 s.
 if [[ $mode == full ]]; then
   dur=7; warm=1; clients=1,16,64; pull_docs=1000000; fan_subs=1000,5000,10000
+  # One room against pgbench's one room also at 2 and 4 clients: where
+  # group commit starts to pay (docs/benchmarks.md).
+  one_room_clients=1,2,4,16,64
   mem_subs=18000; room_counts=10,100,1000,10000,100000; micro_time=0.3; node_counts="1 2 3"
 else
-  dur=3; warm=1; clients=16; pull_docs=20000; fan_subs=1000
+  dur=3; warm=1; clients=16; pull_docs=20000; fan_subs=1000; one_room_clients=$clients
   mem_subs=0; room_counts=10,10000; micro_time=0.05; node_counts="1 2"
 fi
 
@@ -118,7 +121,7 @@ common=(--url "$url" --duration_s "$dur" --warmup_s "$warm" --server_pid "$node_
 
 # --- push vs PostgreSQL's own upserts ---------------------------------------
 log "push: roomsync, one room and one room per client"
-$bench push "${common[@]}" --clients "$clients" --rooms 1 --label one-room --out "$out/push_one_room.json"
+$bench push "${common[@]}" --clients "$one_room_clients" --rooms 1 --label one-room --out "$out/push_one_room.json"
 for c in ${clients//,/ }; do
   $bench push "${common[@]}" --clients "$c" --rooms "$c" --label room-per-client \
     --out "$out/push_room_per_client_$c.json"
@@ -151,7 +154,9 @@ ON CONFLICT (room, collection, id) DO UPDATE SET
   seq = EXCLUDED.seq, timestamp_ms = EXCLUDED.timestamp_ms,
   deleted = EXCLUDED.deleted, json = EXCLUDED.json;
 SQL
-  for c in ${clients//,/ }; do
+  shape_clients=$clients
+  [[ $shape == one_room ]] && shape_clients=$one_room_clients
+  for c in ${shape_clients//,/ }; do
     /usr/lib/postgresql/15/bin/pgbench -n -h 127.0.0.1 -p "$pg_port" -U postgres -M prepared \
       -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -T "$dur" -r -f "$out/pgbench_$shape.sql" ref \
       >"$out/pgbench_${shape}_$c.txt" 2>&1
