@@ -84,8 +84,8 @@ if clients:
         r = rs / pg if pg else None
         if r is not None and (best_ratio is None or c == max(clients)):
             best_ratio = (c, r, rs, pg)
-        md(f"| {c} | {num(a and a['pushes_per_s'])} | {a and ms(a['latency']['p99_us'])} "
-           f"| {num(b and b['pushes_per_s'])} | {b and ms(b['latency']['p99_us'])} "
+        md(f"| {c} | {num(a and a['pushes_per_s'])} | {ms(a['latency']['p99_us']) if a else 'n/a'} "
+           f"| {num(b and b['pushes_per_s'])} | {ms(b['latency']['p99_us']) if b else 'n/a'} "
            f"| {num(p1)} | {num(p2)} | {ratio(rs, pg)} |")
     md("")
     if best_ratio:
