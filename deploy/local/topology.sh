@@ -25,7 +25,8 @@
 #
 # Ready means: the gateway's /readyz answers 200 with every room node
 # serving, and the nodes hold all 256 shard leases in fair shares (no node
-# above ceil(256/N)). Then DIR/topology.env holds the URLs, ports and pids
+# above ceil(256/N)), and the gateway has had a second to read that
+# table. Then DIR/topology.env holds the URLs, ports and pids
 # (shell syntax). SIGINT/SIGTERM (or `stop DIR`) stops the gateway, then
 # the room nodes (each drains and releases its leases), then PostgreSQL.
 # Needs the built binaries, postgresql-15 and curl (scripts/install-deps.sh).
@@ -376,6 +377,9 @@ while :; do
   if [[ "$readyz" == '{"status":"ready"'* ]] &&
       [[ $rooms -eq 1 || "$readyz" == *"\"room_nodes_serving\":$rooms}" ]] &&
       [[ "${held:-0}" == "$shards" && "${most:-0}" -le "$fair" ]]; then
+    # The gateway reads the lease table once a second: let it see the
+    # settled one, so that no call meets a refusal from a former owner.
+    sleep 1.2
     break
   fi
   for pid in "${room_pids[@]}"; do

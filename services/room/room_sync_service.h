@@ -24,7 +24,7 @@ class RoomSyncService final : public v1::RoomSync::CallbackService {
   // the service.
   // `leases` (may be null: every room is served here) must outlive it too.
   RoomSyncService(const RoomServiceConfig& config, RoomRegistry& rooms, RoomMetrics& metrics,
-                  const RoomCallAuthorizer& authorizer, const ShardLeaseKeeper* leases = nullptr)
+                  const RoomCallAuthorizer& authorizer, ShardLeaseKeeper* leases = nullptr)
       : config_(config), rooms_(rooms), metrics_(metrics), authorizer_(authorizer),
         leases_(leases) {}
 
@@ -51,13 +51,13 @@ class RoomSyncService final : public v1::RoomSync::CallbackService {
   // FAILED_PRECONDITION (the proto's "wrong owner"), with the owner's
   // address in the trailing metadata (protocol/error_codes.h
   // kOwnerMetadataKey) for the caller to re-route.
-  absl::Status CheckOwner(grpc::CallbackServerContext* context, const std::string& room) const;
+  absl::Status CheckOwner(grpc::CallbackServerContext* context, const std::string& room);
 
   const RoomServiceConfig config_;
   RoomRegistry& rooms_;
   RoomMetrics& metrics_;
   const RoomCallAuthorizer& authorizer_;
-  const ShardLeaseKeeper* const leases_;
+  ShardLeaseKeeper* const leases_;
   std::atomic<bool> accepting_{true};
   absl::Mutex mu_;
   int pushes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;

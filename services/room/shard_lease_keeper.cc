@@ -70,6 +70,28 @@ std::string ShardLeaseKeeper::OwnerAddress(int shard) const {
   return it == owners_.end() ? std::string() : it->second;
 }
 
+std::string ShardLeaseKeeper::LookUpOwner(int shard) {
+  if (std::string owner = OwnerAddress(shard); !owner.empty()) return owner;
+  absl::MutexLock lookup(&lookup_mu_);
+  // A caller that waited for another's read gets that read's answer.
+  if (absl::Now() - owners_read_at_ >= kOwnerLookupInterval) {
+    owners_read_at_ = absl::Now();
+    absl::StatusOr<std::vector<ShardLease>> leases = store_.ListShardLeases();
+    if (leases.ok()) {
+      const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+      absl::MutexLock lock(&mu_);
+      for (const ShardLease& lease : *leases) {
+        if (lease.shard < 0 || lease.shard >= config_.shard_count ||
+            lease.expires_at_ms <= now_ms || lease.owner == config_.node_id) {
+          continue;
+        }
+        owners_[lease.shard] = lease.address;
+      }
+    }
+  }
+  return OwnerAddress(shard);
+}
+
 int ShardLeaseKeeper::held_shards() const {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(held_.size());

@@ -66,6 +66,12 @@ class ShardLeaseKeeper {
   std::optional<int64_t> EpochFor(int shard) const;
   // The shard's holder as of the last round ("" when unknown or free).
   std::string OwnerAddress(int shard) const;
+  // For refusing a room of a shard this node does not hold: the holder as
+  // of the last round or, when that names none (the shard was handed over
+  // or taken since), as the lease table says now. The table is read at
+  // most every kOwnerLookupInterval, so refusals cannot flood the store.
+  std::string LookUpOwner(int shard);
+  static constexpr absl::Duration kOwnerLookupInterval = absl::Milliseconds(200);
   int held_shards() const;
   const std::string& node_id() const { return config_.node_id; }
 
@@ -90,6 +96,9 @@ class ShardLeaseKeeper {
   mutable absl::Mutex mu_;
   std::map<int, Held> held_ ABSL_GUARDED_BY(mu_);
   std::map<int, std::string> owners_ ABSL_GUARDED_BY(mu_);  // shard -> address
+
+  absl::Mutex lookup_mu_;  // one LookUpOwner read at a time
+  absl::Time owners_read_at_ ABSL_GUARDED_BY(lookup_mu_) = absl::InfinitePast();
 
   absl::Mutex round_mu_;  // one round at a time (thread, tests, Stop)
   absl::Time next_renewal_ ABSL_GUARDED_BY(round_mu_) = absl::InfinitePast();

@@ -6,12 +6,21 @@
 // gateway finds them, and every acknowledged push is there, in order, with
 // no gap.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 
-import { doc, getJson, psql, pushWithRetry, roomApi, sleep, startGateway, startRoomService, uniqueRoom, waitFor, withDatabase } from './lib/roomsync.mjs';
+import { doc, getJson, psql, pullAllWithRetry, pushWithRetry, roomApi, sleep, startGateway, startRoomService, uniqueRoom, waitFor, withDatabase } from './lib/roomsync.mjs';
 
 const ROOMS = 20;
+
+// No node holds more than half of the shards.
+function balancedEvenly(store) {
+  const most = execFileSync('psql', ['-At', '-d', store, '-c',
+    'SELECT max(n) FROM (SELECT count(*) AS n FROM shard_leases WHERE expires_at > now() GROUP BY owner) o'],
+  { encoding: 'utf8' }).trim();
+  return Number(most) <= 128;
+}
 
 test('leased shards move to the surviving node after a kill -9, losing nothing', async () => {
   const adminUrl = process.env.ROOMSYNC_TEST_PGURL;
@@ -23,7 +32,9 @@ test('leased shards move to the surviving node after a kill -9, losing nothing',
   let gateway;
   try {
     for (let i = 0; i < 2; i += 1) {
-      nodes.push(await startRoomService({ store, args: ['--shard_leases', '--lease_ttl', '1s'] }));
+      // Short leases keep the test short; 2 s rather than 1 s so that a
+      // node starved of CPU by parallel tests still renews in time.
+      nodes.push(await startRoomService({ store, args: ['--shard_leases', '--lease_ttl', '2s'] }));
     }
     gateway = await startGateway({ roomService: nodes.map((n) => `127.0.0.1:${n.grpcPort}`).join(',') });
     await waitFor(async () => (await getJson(`${gateway.url}/readyz`)).status === 200, { what: 'gateway ready' });
@@ -47,10 +58,9 @@ test('leased shards move to the surviving node after a kill -9, losing nothing',
     for (let round = 5; round < 10; round += 1) await pushRound(round);
 
     for (const room of rooms) {
-      const { documents } = await room.api.pullAll({ collection: 'messages' });
+      const { documents, checkpoint } = await pullAllWithRetry(room.api, { collection: 'messages' });
       assert.deepEqual(documents.map((d) => d.id), room.acknowledged, room.name);
-      const pulled = await room.api.pull({ collection: 'messages', batchSize: 100 });
-      assert.equal(pulled.body.checkpoint.seq, room.acknowledged.length, `${room.name}: seqs without gaps`);
+      assert.equal(checkpoint.seq, room.acknowledged.length, `${room.name}: seqs without gaps`);
     }
   } finally {
     await gateway?.stop();
@@ -73,7 +83,7 @@ test('a gateway given one leasing node finds the others through the lease table'
   let gateway;
   try {
     for (let i = 0; i < 2; i += 1) {
-      nodes.push(await startRoomService({ store, args: ['--shard_leases', '--lease_ttl', '1s', '--metrics', '127.0.0.1:0'] }));
+      nodes.push(await startRoomService({ store, args: ['--shard_leases', '--lease_ttl', '2s', '--metrics', '127.0.0.1:0'] }));
     }
     // Only the first node is configured: the second is discovered.
     gateway = await startGateway({ roomService: `127.0.0.1:${nodes[0].grpcPort}` });
@@ -82,7 +92,12 @@ test('a gateway given one leasing node finds the others through the lease table'
     // the gateway reads the lease table each second and follows it.
     const discovered = new RegExp(`"event":"room_node_discovered","address":"127\\.0\\.0\\.1:${nodes[1].grpcPort}"`);
     await waitFor(() => discovered.test(gateway.log.stderr), { what: 'the gateway to discover the second node' });
-    await sleep(1500);  // the balancing ends (rounds of 333 ms)
+    // Until the balancing ends (two owners, 128 shards each), then a
+    // second for the gateway to read the settled table.
+    await waitFor(() => execFileSync('psql', ['-At', '-d', store, '-c',
+      'SELECT count(DISTINCT owner) || \' \' || count(*) FROM shard_leases WHERE expires_at > now()'],
+    { encoding: 'utf8' }).trim() === '2 256' && balancedEvenly(store), { what: 'shards shared by the two nodes' });
+    await sleep(1200);
     const rooms = Array.from({ length: ROOMS }, () => uniqueRoom('discovery'));
     for (const name of rooms) {
       const r = await pushWithRetry(roomApi(gateway.url, name), 'messages', [doc(`${name}-0`)], { deadlineMs: 20000 });
@@ -98,7 +113,7 @@ test('a gateway given one leasing node finds the others through the lease table'
     assert.ok(counts[0] > 0 && counts[1] > 0, `pushes per node: ${counts}`);
     assert.equal(counts[0] + counts[1], ROOMS);
     for (const name of rooms) {
-      const { documents } = await roomApi(gateway.url, name).pullAll({ collection: 'messages' });
+      const { documents } = await pullAllWithRetry(roomApi(gateway.url, name), { collection: 'messages' });
       assert.deepEqual(documents.map((d) => d.id), [`${name}-0`]);
     }
   } finally {

@@ -84,6 +84,13 @@ TEST(ShardLeaseKeeper, NodesShareShardsAndANewcomerGetsItsShare) {
   EXPECT_EQ(held_b, a.Lost());
   for (int s : held_b) EXPECT_EQ(*b.keeper.EpochFor(s), 2) << "shard " << s;
   for (int s : held_a) EXPECT_EQ(*a.keeper.EpochFor(s), 1) << "shard " << s;
+  // a handed these over before b took them: a's last round knows no owner
+  // for them, the lease table does.
+  const int moved = *held_b.begin();
+  EXPECT_EQ(a.keeper.OwnerAddress(moved), "");
+  EXPECT_EQ(a.keeper.LookUpOwner(moved), "node-b:7070");
+  EXPECT_EQ(a.keeper.OwnerAddress(moved), "node-b:7070") << "remembered";
+  EXPECT_EQ(a.keeper.LookUpOwner(*held_a.begin()), "node-a:7070");
   // Stable once balanced.
   a.keeper.RunRoundForTest();
   b.keeper.RunRoundForTest();

@@ -283,6 +283,21 @@ export async function pushWithRetry(api, collection, items, { deadlineMs = 30000
   }
 }
 
+// Every document of a room (api.pullAll) once the room is served: a 503
+// (the room's shard between owners, a node restarting) is retried, as
+// clients do.
+export async function pullAllWithRetry(api, params = {}, { deadlineMs = 20000 } = {}) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      return await api.pullAll(params);
+    } catch (error) {
+      if (!/^pull: 503 /.test(error.message) || Date.now() > deadline) throw error;
+    }
+    await sleep(50);
+  }
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function waitFor(predicate, { timeoutMs = 20000, intervalMs = 20, what = 'condition' } = {}) {
