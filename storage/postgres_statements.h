@@ -112,11 +112,23 @@ inline constexpr const char* kLiveNodesSql =
 // concurrent creator wins a race, the INSERT waits for it and does
 // nothing, the SELECT's snapshot predates its row, and that room gets no
 // row: the caller asks again. A room named twice is inserted once.
+//
+// Creating a room does not wait for its WAL flush (synchronous_commit off
+// for this statement's own transaction): a new room's push would otherwise
+// pay two fsyncs, the open's and the commit's. Safe because nothing durable
+// depends on the row alone: the room's first commit is durable, and WAL is
+// flushed in order, so the row is on disk before any document of the room;
+// a row lost in a crash without documents only changes the epoch of an
+// empty room, and a client holding the lost epoch's checkpoint (seq 0) gets
+// RESYNC and pulls from the beginning.
 //   $1, $2: per room (room, the epoch to create it with)
 inline constexpr const char* kOpenRoomsSql = R"sql(
-WITH created AS (
+WITH no_flush_wait AS (
+  SELECT set_config('synchronous_commit', 'off', true)
+), created AS (
   INSERT INTO rooms (room, epoch, last_seq)
-  SELECT k.room, k.epoch, 0 FROM unnest($1::text[], $2::text[]) AS k(room, epoch)
+  SELECT k.room, k.epoch, 0
+  FROM unnest($1::text[], $2::text[]) AS k(room, epoch), no_flush_wait
   ON CONFLICT (room) DO NOTHING
   RETURNING room, epoch, last_seq, stored_bytes
 )
