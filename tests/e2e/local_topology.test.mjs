@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import { binary, doc, getJson, roomApi, tempDir, uniqueRoom } from './lib/roomsync.mjs';
+import { binary, counter, doc, getJson, roomApi, tempDir, uniqueRoom } from './lib/roomsync.mjs';
 
 const run = promisify(execFile);
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -55,16 +55,6 @@ function alive(pid) {
 
 function exeOf(pid) {
   return readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
-}
-
-function counter(metricsText, name, labels) {
-  let total = 0;
-  for (const line of metricsText.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (labels && !line.includes(labels)) continue;
-    total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
 }
 
 test('deploy/local/topology.sh: PostgreSQL, 2 room nodes and a gateway that serve pushes and pulls, then stop', async () => {

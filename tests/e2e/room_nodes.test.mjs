@@ -13,7 +13,7 @@ import { test } from 'node:test';
 
 import EventSource from 'eventsource';
 
-import { doc, getJson, psql, roomApi, startGateway, startRoomService, uniqueRoom, waitFor, withDatabase } from './lib/roomsync.mjs';
+import { counter, doc, getJson, psql, roomApi, startGateway, startRoomService, uniqueRoom, waitFor, withDatabase } from './lib/roomsync.mjs';
 
 const NODES = 2;
 // Unequal, so that per-node push counts tell the nodes apart (a gateway
@@ -30,17 +30,6 @@ function nodeOf(room, nodes) {
     hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
   }
   return Number((hash % SHARDS) % BigInt(nodes));
-}
-
-// Sums a counter's samples with the given labels, e.g. result="ok".
-function counter(metricsText, name, labels) {
-  let total = 0;
-  for (const line of metricsText.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (labels && !line.includes(labels)) continue;
-    total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
 }
 
 async function metricsOf(node) {

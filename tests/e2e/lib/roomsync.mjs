@@ -429,6 +429,18 @@ export async function startProxy(targetPort) {
 
 // ------------------------------------------------------------------ numbers
 
+// Sums a counter's samples in Prometheus text with the given labels (e.g.
+// result="ok"; none: every sample).
+export function counter(metricsText, name, labels) {
+  let total = 0;
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (labels && !line.includes(labels)) continue;
+    total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
 export function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
