@@ -6,6 +6,7 @@
 #include <grpcpp/channel.h>
 
 #include "base/log.h"
+#include "base/string_view.h"
 
 namespace roomsync {
 
@@ -35,18 +36,16 @@ int RoomNodeSet::FindOrAdd(std::string_view address) {
   }
   absl::MutexLock lock(&add_mu_);
   if (int index = IndexOf(address); index >= 0) return index;  // added meanwhile
+  if (not_followed_.contains(ToAbsl(address))) return -1;
+  auto refuse = [&](std::string_view reason) {
+    if (not_followed_.size() < 1024) not_followed_.emplace(std::string(address));
+    Log(LogLevel::kWarning, "room_node_not_followed", {{"address", address}, {"reason", reason}});
+    return -1;
+  };
   const int n = size();
-  if (n >= kMaxNodes) {
-    Log(LogLevel::kWarning, "room_node_not_followed",
-        {{"address", address}, {"reason", "the gateway follows at most 64 room nodes"}});
-    return -1;
-  }
+  if (n >= kMaxNodes) return refuse("the gateway follows at most 64 room nodes");
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = open_(std::string(address));
-  if (!channel.ok()) {
-    Log(LogLevel::kWarning, "room_node_not_followed",
-        {{"address", address}, {"reason", std::string(channel.status().message())}});
-    return -1;
-  }
+  if (!channel.ok()) return refuse(std::string(channel.status().message()));
   auto stub = v1::RoomSync::NewStub(*channel);
   nodes_[static_cast<size_t>(n)] =
       std::make_unique<Node>(Node{std::string(address), *std::move(channel), std::move(stub)});

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "gateway/gateway.h"
@@ -55,6 +56,11 @@ class RoomNodeSet {
   std::array<std::unique_ptr<Node>, kMaxNodes> nodes_;  // [0, size_) are set
   std::atomic<int> size_{0};
   absl::Mutex add_mu_;  // one writer at a time; readers take no lock
+  // Addresses that could not be followed (no room, or no channel: a
+  // configuration error a restart fixes). The lease table names each owner
+  // every second for every shard: each is tried and logged once, not at
+  // every answer (up to 1,024 remembered).
+  absl::flat_hash_set<std::string> not_followed_ ABSL_GUARDED_BY(add_mu_);
 };
 
 }  // namespace roomsync

@@ -193,11 +193,15 @@ TEST(RoomNodeSet, DiscoversEachAddressOnceAndUpToTheBound) {
 }
 
 TEST(RoomNodeSet, AChannelThatCannotBeOpenedIsNotFollowed) {
-  RoomNodeSet nodes(ConfiguredNodes(), [](const std::string&) {
+  int attempts = 0;
+  RoomNodeSet nodes(ConfiguredNodes(), [&](const std::string&) {
+    ++attempts;
     return absl::StatusOr<std::shared_ptr<grpc::Channel>>(absl::InvalidArgumentError("no CA"));
   });
   EXPECT_EQ(nodes.FindOrAdd("c:7070"), -1);
+  EXPECT_EQ(nodes.FindOrAdd("c:7070"), -1);
   EXPECT_EQ(nodes.size(), 2);
+  EXPECT_EQ(attempts, 1) << "an address that failed is not tried at every lease table answer";
 }
 
 TEST(ShardOwnerTable, OwnersResolveToNodeIndexesAndAnEmptyAnswerForgetsThem) {
