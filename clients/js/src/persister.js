@@ -33,6 +33,8 @@ export function createSealedPersister(store, { db, room, deviceKey, isTransient 
   const keyOf = (table, rowId) => `${table}\u0000${rowId}`;
   let skipNextFullSave = false;
   let needFullSave = false;
+  let quotaFailures = 0;
+  let persister;
 
   const getPersisted = async () => {
     const records = await db.readRoom(room);
@@ -106,11 +108,14 @@ export function createSealedPersister(store, { db, room, deviceKey, isTransient 
       } else {
         await incrementalWrite(changes);
       }
+      quotaFailures = 0;
     } catch (error) {
-      if (isQuotaError(error) && onQuotaExceeded) {
-        // What failed is still in memory: prune, then rewrite everything.
+      if (isQuotaError(error) && onQuotaExceeded && ++quotaFailures <= 8) {
+        // What failed is still in memory: prune, then rewrite everything
+        // (after this save: the persister runs saves one at a time).
         needFullSave = true;
         onQuotaExceeded(error);
+        queueMicrotask(() => persister.save());
       } else {
         onError?.(error);
       }
@@ -119,5 +124,6 @@ export function createSealedPersister(store, { db, room, deviceKey, isTransient 
 
   // Other tabs reach this store through BroadcastChannel, not storage
   // events, so there is nothing to listen to here.
-  return createCustomPersister(store, getPersisted, setPersisted, () => null, () => {}, onError);
+  persister = createCustomPersister(store, getPersisted, setPersisted, () => null, () => {}, onError);
+  return persister;
 }
