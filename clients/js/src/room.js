@@ -495,14 +495,16 @@ export class Room {
       }),
     );
     const seqHint = checkpoint?.seq ?? 0;
+    const superseded = [];
     this.store.transaction(() => {
       for (const item of decoded) {
         if (!item) continue;
         if (item.meta) this.#onMeta(item.meta);
-        else this.#applyServerDoc(item.collection, item.doc, seqHint);
+        else this.#applyServerDoc(item.collection, item.doc, seqHint, superseded);
       }
       if (checkpoint) this.store.setValue('checkpoint', JSON.stringify(checkpoint));
     });
+    for (const { collection, doc, local } of superseded) this.#reportConflict(collection, doc.id, local, doc)?.();
     for (const c of new Set(decoded.filter((i) => i?.collection).map((i) => i.collection))) this.#prune(c);
     if (!fromPull) this.#setOnline(true);
   }
@@ -518,16 +520,21 @@ export class Room {
   }
 
   // Server state wins unless this device holds a newer unacknowledged write
-  // (then that write is pushed and the server decides).
-  #applyServerDoc(collection, doc, seqHint) {
+  // (then that write is pushed and the server decides: its assumed master
+  // stays the state it was based on, so server-wins can refuse it). A
+  // pending write that a newer server state replaces is a conflict too: it
+  // goes into `superseded` for the app to hear about.
+  #applyServerDoc(collection, doc, seqHint, superseded) {
     const key = outboxKey(collection, doc.id);
     const pending = this.store.getRow(OUTBOX, key);
-    if (pending.ts !== undefined && pending.ts > doc.timestamp && !pending.failed) {
-      if (this.store.hasRow(collection, doc.id)) this.store.setCell(collection, doc.id, '_mts', doc.timestamp);
-      this.store.setCell(OUTBOX, key, 'mts', doc.timestamp);
-      return;
+    if (pending.ts !== undefined && pending.ts > doc.timestamp && !pending.failed) return;
+    if (pending.ts !== undefined) {
+      // An equal timestamp is this device's own write coming back.
+      if (pending.ts !== doc.timestamp && superseded) {
+        superseded.push({ collection, doc, local: pending.del ? null : appFields(this.store.getRow(collection, doc.id)) });
+      }
+      this.store.delRow(OUTBOX, key);
     }
-    if (pending.ts !== undefined) this.store.delRow(OUTBOX, key);
     if (doc.deleted) this.store.delRow(collection, doc.id);
     else this.store.setRow(collection, doc.id, this.#rowOf(doc, seqHint));
   }
@@ -661,21 +668,26 @@ export class Room {
   // The server's document is authoritative; an onConflict hook may merge,
   // and the merge is pushed as a new write based on the server's state.
   #resolveConflict(collection, e, server) {
-    const local = this.store.getRow(collection, e.id);
-    const localFields = e.del ? null : appFields(local);
+    const localFields = e.del ? null : appFields(this.store.getRow(collection, e.id));
+    this.store.delRow(OUTBOX, outboxKey(collection, e.id));
+    this.#applyServerDoc(collection, server, this.store.getCell(collection, e.id, '_seq') ?? 0);
+    return this.#reportConflict(collection, e.id, localFields, server);
+  }
+
+  // Tells the app; returns the write of its merge (run after the
+  // transaction that adopted the server state), or null.
+  #reportConflict(collection, id, localFields, server) {
     const serverFields = server.tampered || server.deleted ? null : server.fields;
     let merged;
     if (this.onConflict && !server.tampered) {
       try {
-        merged = this.onConflict(localFields, serverFields, { collection, id: e.id });
+        merged = this.onConflict(localFields, serverFields, { collection, id });
       } catch (error) {
         this.#emit('error', error);
       }
     }
-    this.store.delRow(OUTBOX, outboxKey(collection, e.id));
-    this.#applyServerDoc(collection, server, this.store.getCell(collection, e.id, '_seq') ?? 0);
-    this.#emit('conflict', { collection, id: e.id, local: localFields, server: serverFields, merged: merged ?? null });
-    if (merged && typeof merged === 'object') return () => this.put(collection, e.id, merged);
+    this.#emit('conflict', { collection, id, local: localFields, server: serverFields, merged: merged ?? null });
+    if (merged && typeof merged === 'object') return () => this.put(collection, id, merged);
     return null;
   }
 

@@ -1,0 +1,121 @@
+// The client against the real roomsync binary (ROOMSYNC_BIN, else the
+// build tree's): what the protocol fake cannot show, such as the server's
+// own checkpoints, conflict policies and a restart under a live stream.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import EventSource from 'eventsource';
+import { Backoff } from '../src/backoff.js';
+import { MemoryLocalDb } from '../src/local_db.js';
+import { openRoom } from '../src/room.js';
+import { waitFor } from './helpers.mjs';
+
+const built = fileURLToPath(new URL('../../../build/services/node/roomsync', import.meta.url));
+process.env.ROOMSYNC_BIN ||= existsSync(built) ? built : '';
+const { startNode, uniqueRoom } = await import('../../../tests/e2e/lib/roomsync.mjs');
+
+const POLICIES = ['--collection_policies', 'meta=server-wins,pins=server-wins'];
+let node;
+before(async () => {
+  node = await startNode({ args: POLICIES });
+});
+after(async () => {
+  await node?.stop();
+});
+
+// A fetch that fails like a dropped network while `offline.value` is set.
+function flakyFetch(offline) {
+  return (url, init) => (offline.value ? Promise.reject(new TypeError('offline')) : fetch(url, init));
+}
+
+function client(room, { password = 'pw', offline = { value: false }, ...options } = {}) {
+  return openRoom({
+    room,
+    password,
+    baseUrl: node.url,
+    persist: 'memory',
+    db: new MemoryLocalDb(),
+    tabs: false,
+    EventSource,
+    fetch: flakyFetch(offline),
+    backoff: () => new Backoff({ baseMs: 20, maxMs: 200 }),
+    ...options,
+  });
+}
+
+const texts = (room) =>
+  Object.entries(room.store.getTable('messages'))
+    .map(([id, row]) => `${id}=${row.text}`)
+    .sort();
+
+test('two clients converge through the server, deletes included, and the store holds no plaintext', async () => {
+  const name = uniqueRoom('converge');
+  const [a, b] = await Promise.all([client(name), client(name)]);
+  assert.equal(a.store.getValue('kdf'), b.store.getValue('kdf'), 'both adopted one salt');
+  for (let i = 0; i < 20; i++) (i % 2 ? a : b).put('messages', `m${i}`, { text: `zebra-${i}` });
+  a.remove('messages', 'm1');
+  await Promise.all([a.flush(), b.flush()]);
+  await waitFor(() => texts(a).join() === texts(b).join() && texts(a).length === 19, 'convergence');
+  assert.ok(!a.store.hasRow('messages', 'm1') && !b.store.hasRow('messages', 'm1'));
+  const bytes = readFileSync(node.storePath).toString('latin1') + (existsSync(`${node.storePath}-wal`) ? readFileSync(`${node.storePath}-wal`).toString('latin1') : '');
+  assert.ok(bytes.includes('ciphertext'), 'documents are in the file');
+  assert.ok(!bytes.includes('zebra'), 'no plaintext in the server store');
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('a wrong password is refused before anything is written', async () => {
+  const name = uniqueRoom('password');
+  const a = await client(name, { password: 'right' });
+  a.put('messages', 'x', { text: 'hello' });
+  await a.flush();
+  await assert.rejects(client(name, { password: 'wrong' }), { name: 'WrongPasswordError' });
+  await a.close();
+});
+
+test('server-wins: both edit offline, the first push wins on both replicas and the loser is told', async () => {
+  const name = uniqueRoom('serverwins');
+  const offA = { value: false };
+  const offB = { value: false };
+  const a = await client(name, { offline: offA });
+  const b = await client(name, { offline: offB });
+  a.put('pins', 'p', { text: 'first' });
+  await a.flush();
+  await waitFor(() => b.store.getCell('pins', 'p', 'text') === 'first', 'b has the pin');
+  const conflicts = [];
+  b.on('conflict', (c) => conflicts.push(c));
+  offA.value = offB.value = true;
+  a.put('pins', 'p', { text: 'edit by a' });
+  b.put('pins', 'p', { text: 'edit by b' });
+  offA.value = false;
+  await a.flush();
+  offB.value = false;
+  await b.flush();
+  await waitFor(() => a.store.getCell('pins', 'p', 'text') === 'edit by a' && b.store.getCell('pins', 'p', 'text') === 'edit by a', 'both hold a\'s edit');
+  assert.equal(conflicts.length, 1);
+  assert.equal(conflicts[0].local.text, 'edit by b');
+  assert.equal(b.stateOf('pins', 'p'), 'synced');
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('through a server restart: the stream reconnects, writes made meanwhile arrive once', async () => {
+  const name = uniqueRoom('restart');
+  const a = await client(name);
+  const b = await client(name);
+  await waitFor(() => a.status.streaming && b.status.streaming, 'streams');
+  const seen = [];
+  b.store.addRowListener('messages', null, (store, t, id) => store.hasRow(t, id) && seen.push(id));
+  a.put('messages', 'before', { text: '1' });
+  await a.flush();
+  await waitFor(() => b.store.hasRow('messages', 'before'), 'before');
+  const { dir, port } = node;
+  await node.stop();
+  a.put('messages', 'during', { text: '2' });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(a.stateOf('messages', 'during'), 'pending');
+  node = await startNode({ dir, port, args: POLICIES });
+  await a.flush(20_000);
+  await waitFor(() => b.store.hasRow('messages', 'during'), 'during', 20_000);
+  assert.deepEqual(seen, ['before', 'during']);
+  await Promise.all([a.close(), b.close()]);
+});
