@@ -9,7 +9,6 @@
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +18,18 @@
 extern char** environ;
 
 namespace roomsync {
+namespace {
+
+// Variables of the project's scripts and tests, which share the prefix but
+// are not flags: the binaries see them in their environment under ctest.
+bool IsScriptVariable(absl::string_view name) {
+  for (absl::string_view prefix : {"TEST_", "E2E_", "BENCH_", "FUZZ_", "DEPLOY_"}) {
+    if (absl::StartsWith(name, prefix)) return true;
+  }
+  return name == "BIN" || absl::EndsWith(name, "_BIN") || absl::EndsWith(name, "_BINARY");
+}
+
+}  // namespace
 
 void ParseFlagsWithEnv(int argc, char** argv, std::string_view usage) {
   // Debian's Abseil is built without NDEBUG, so absl::Mutex deadlock
@@ -46,8 +57,18 @@ void ParseFlagsWithEnv(int argc, char** argv, std::string_view usage) {
     if (!absl::StartsWith(ToAbsl(entry), "ROOMSYNC_")) continue;
     size_t eq = entry.find('=');
     if (eq == std::string_view::npos) continue;
-    std::string name = absl::AsciiStrToLower(ToAbsl(entry.substr(9, eq - 9)));
-    if (absl::FindCommandLineFlag(name) == nullptr) continue;  // not ours: e.g. test settings
+    absl::string_view upper = ToAbsl(entry.substr(9, eq - 9));
+    std::string name = absl::AsciiStrToLower(upper);
+    if (absl::FindCommandLineFlag(name) == nullptr) {
+      if (IsScriptVariable(upper)) continue;
+      // A typo in a deployment must not be silently ignored.
+      std::fprintf(stderr,
+                   "unknown environment variable ROOMSYNC_%.*s: this binary has no flag --%s "
+                   "(see --help; names of scripts' variables start with ROOMSYNC_TEST_, "
+                   "ROOMSYNC_E2E_, ROOMSYNC_BENCH_, ROOMSYNC_FUZZ_ or ROOMSYNC_DEPLOY_)\n",
+                   static_cast<int>(upper.size()), upper.data(), name.c_str());
+      std::exit(2);
+    }
     from_env.push_back(absl::StrCat("--", name, "=", ToAbsl(entry.substr(eq + 1))));
   }
   std::vector<char*> args;

@@ -113,7 +113,7 @@ function processHandle(child, log, exited) {
 
 // The single node: `roomsync --http 127.0.0.1:PORT --store sqlite:PATH --auth off`.
 // Returns { url, port, pid, storePath, stop(), kill(), log }.
-export async function startNode({ dir, port = 0, args = [], timeoutMs } = {}) {
+export async function startNode({ dir, port = 0, args = [], timeoutMs, env } = {}) {
   const bin = binary('ROOMSYNC_BIN');
   const ownDir = !dir;
   dir ??= tempDir();
@@ -125,7 +125,7 @@ export async function startNode({ dir, port = 0, args = [], timeoutMs } = {}) {
       const m = /roomsync is serving http:\/\/([^/:]+):(\d+)\//.exec(out);
       return m ? { host: m[1], port: Number(m[2]) } : undefined;
     },
-    { timeoutMs });
+    { timeoutMs, env });
   const where = await started;
   const handle = processHandle(child, log, exited);
   const stop = handle.stop;
