@@ -32,10 +32,13 @@ export class RoomApi {
    * @param {{room: string, baseUrl?: string, token?: string | (() => string | Promise<string>),
    *          fetch?: typeof fetch}} options
    */
-  constructor({ room, baseUrl = '', token, fetch: fetchImpl }) {
+  constructor({ room, baseUrl = '', token, fetch: fetchImpl, timeoutMs = 30_000 }) {
     this.room = room;
     this.base = `${baseUrl.replace(/\/$/, '')}/v1/rooms/${encodeURIComponent(room)}`;
     this.token = token;
+    // A request that never answers (a dead proxy, a captive portal) must
+    // not hold the pull/push loops forever: it fails and is retried.
+    this.timeoutMs = timeoutMs;
     this.fetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
     /** Requests sent, by endpoint: what the benchmarks count. */
     this.requests = { pull: 0, push: 0, history: 0, stream: 0 };
@@ -51,12 +54,15 @@ export class RoomApi {
     const headers = { ...(init.headers ?? {}) };
     if (token) headers.Authorization = `Bearer ${token}`;
     let response;
+    let text;
     try {
-      response = await this.fetch(`${this.base}${path}`, { ...init, headers, cache: 'no-store' });
+      const signal = AbortSignal.timeout(this.timeoutMs);
+      response = await this.fetch(`${this.base}${path}`, { ...init, headers, cache: 'no-store', signal });
+      text = await response.text();
     } catch (error) {
-      throw new ApiError(0, 'network', `network error: ${error?.message ?? error}`);
+      const what = error?.name === 'TimeoutError' ? `no answer in ${this.timeoutMs} ms` : (error?.message ?? error);
+      throw new ApiError(0, 'network', `network error: ${what}`);
     }
-    const text = await response.text().catch(() => '');
     if (!response.ok) {
       let code = 'http_error';
       let message = `HTTP ${response.status}`;

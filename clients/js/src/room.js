@@ -101,6 +101,7 @@ export class Room {
     tabs = true,
     rememberKey = true,
     fetch,
+    requestTimeoutMs,
     EventSource: EventSourceImpl,
     backoff,
     now = () => Date.now(),
@@ -119,7 +120,7 @@ export class Room {
     this.db = db ?? (persist === 'memory' ? new MemoryLocalDb() : new IndexedDbLocalDb());
     this.rememberKey = rememberKey && persist !== 'memory';
     this.useTabs = tabs;
-    this.api = new RoomApi({ room, baseUrl, token, fetch });
+    this.api = new RoomApi({ room, baseUrl, token, fetch, timeoutMs: requestTimeoutMs });
     this.EventSource = EventSourceImpl ?? globalThis.EventSource;
     this.pushBackoff = backoff?.() ?? new Backoff();
     this.streamBackoff = backoff?.() ?? new Backoff({ baseMs: 250, maxMs: 15_000 });

@@ -109,6 +109,10 @@ export class FakeServer {
     if (failure >= 0) {
       const [f] = this.failures.splice(failure, 1);
       if (f.status === 0) throw new TypeError('fetch failed');
+      if (f.status === -1) {
+        // never answers: only the caller's timeout ends it
+        return new Promise((_, reject) => init.signal?.addEventListener('abort', () => reject(init.signal.reason)));
+      }
       return json(f.status, { error: { code: f.code, message: `injected ${f.status}` } });
     }
     const u = new URL(url);

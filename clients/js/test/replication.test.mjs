@@ -238,3 +238,15 @@ test('a full disk prunes harder instead of losing the write', async () => {
   assert.ok(reopened.store.hasRow('_outbox', 'messages:zz-new'));
   await reopened.close();
 });
+
+test('a request that never answers times out and is retried', async () => {
+  const server = await newServer();
+  const room = await openTestRoom(server, { requestTimeoutMs: 100 });
+  await waitFor(() => room.status.streaming, 'stream');
+  server.failNext((url, init) => init?.method === 'POST', -1);
+  room.put('messages', 'a', { text: 'one' });
+  await room.flush(5000);
+  assert.equal(room.stateOf('messages', 'a'), 'synced');
+  assert.equal(server.pushes().length, 2);
+  await room.close();
+});
