@@ -3,8 +3,12 @@
 #ifndef ROOMSYNC_GATEWAY_API_RESPONSE_H_
 #define ROOMSYNC_GATEWAY_API_RESPONSE_H_
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -20,6 +24,11 @@ struct ApiResponse {
   std::string_view allow;
   // For 401: the "WWW-Authenticate" challenge (RFC 6750 §3).
   std::string_view www_authenticate;
+  // Further headers (static files: ETag, Cache-Control, ...).
+  std::vector<std::pair<std::string_view, std::string>> headers;
+  // Set when the body is left out (HEAD, 304): the Content-Length of the
+  // body the same request as a GET gets, sent instead of 0 (RFC 9110 8.6).
+  std::optional<size_t> content_length;
 };
 
 // {"error":{"code":"…","message":"…"}} with `status`.

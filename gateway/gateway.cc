@@ -20,6 +20,7 @@
 #include "gateway/room_fanout.h"
 #include "gateway/sse_keepalive.h"
 #include "gateway/sse_session.h"
+#include "gateway/static_files.h"
 #include "gateway/tls_context.h"
 #include "protocol/error_codes.h"
 #include "roomsync/v1/roomsync.grpc.pb.h"
@@ -106,6 +107,15 @@ class Gateway::Impl {
 
   absl::Status Start() {
     if (absl::Status auth = LoadCredentials(); !auth.ok()) return auth;
+    if (!context_->config.web_root.empty()) {
+      absl::StatusOr<std::unique_ptr<StaticFiles>> files =
+          StaticFiles::Open(context_->config.web_root);
+      if (!files.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("--web: ", files.status().message()));
+      }
+      context_->static_files = *std::move(files);
+      Log(LogLevel::kInfo, "web_root", {{"directory", context_->static_files->root()}});
+    }
     absl::StatusOr<net::ip::tcp::endpoint> endpoint =
         ParseListenAddress(context_->config.http_address);
     if (!endpoint.ok()) return endpoint.status();
@@ -168,6 +178,8 @@ class Gateway::Impl {
       absl::SleepFor(absl::Milliseconds(5));
     }
     context_->keepalive->Stop();
+    // Queued file reads reply into io_: let them finish while it runs.
+    if (context_->static_files != nullptr) context_->static_files->Stop();
     // gRPC callbacks post into io_: wait for them (each has a deadline; the
     // cancelled subscriptions end promptly).
     absl::Time calls_deadline = absl::Now() + context_->config.grpc_deadline + absl::Seconds(1);

@@ -92,6 +92,10 @@ struct GatewayConfig {
   absl::Duration sse_write_stall_timeout = absl::Seconds(30);
   // Deadline of every unary call to the room service.
   absl::Duration grpc_deadline = absl::Seconds(10);
+  // A directory whose files are served on every GET/HEAD path outside the
+  // API's (a web app on the API's origin; static_files.h). Empty: off, and
+  // such paths are 404 like any unknown path.
+  std::string web_root;
   // I/O threads.
   int threads = 2;
 };
@@ -111,7 +115,8 @@ using RoomNodeOpener =
 class Gateway {
  public:
   // Binds the listener and starts serving. kInvalidArgument for a bad
-  // config; kUnavailable when the address cannot be bound.
+  // config (a web_root that is not a readable directory, ...);
+  // kUnavailable when the address cannot be bound.
   //
   // With several room nodes, every upstream call about a room (push, pull,
   // history, the shared Subscribe, a stream's catch-up) goes to the node

@@ -28,6 +28,7 @@
 namespace roomsync {
 
 class JwtVerifier;
+class StaticFiles;
 class TlsContextSource;
 class RoomFanouts;
 class SseKeepAlive;
@@ -81,6 +82,9 @@ struct GatewayContext {
   RateLimiter rate_limiter;
   // Null: plain HTTP.
   std::unique_ptr<TlsContextSource> tls;
+  // Null: no web root (config.web_root empty). Its reader threads are
+  // joined by Drain, before the I/O context stops.
+  std::unique_ptr<StaticFiles> static_files;
   std::unique_ptr<RoomFanouts> fanouts;
   std::unique_ptr<SseKeepAlive> keepalive;
 

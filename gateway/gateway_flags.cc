@@ -24,6 +24,10 @@ ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for --tls_cert_file");
 ABSL_FLAG(int, sse_send_buffer_kib, 128,
           "kernel send buffer of each SSE socket in KiB (bounds kernel memory per "
           "stream and how much a stalled client holds before its RESYNC); 0 = autotuning");
+ABSL_FLAG(std::string, web, "",
+          "a directory served on the API's origin: every GET/HEAD path outside /v1/, /api/, "
+          "/healthz, /readyz and /metrics is a file of it (a web app; docs/api.md, \"Static "
+          "files\"); empty = off");
 ABSL_FLAG(int, grpc_deadline_ms, 10000,
           "deadline of each unary call to the room service, in ms (504 deadline_exceeded after it)");
 
@@ -82,6 +86,8 @@ absl::StatusOr<GatewayConfig> GatewayConfigFromFlags() {
     return absl::InvalidArgumentError("--grpc_deadline_ms must be positive");
   }
   config.grpc_deadline = absl::Milliseconds(grpc_deadline_ms);
+  // Checked by Gateway::Start, which resolves the directory.
+  config.web_root = absl::GetFlag(FLAGS_web);
   return config;
 }
 

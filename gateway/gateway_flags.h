@@ -1,7 +1,7 @@
 // The gateway's security flags, shared by roomsync-gateway and the single
-// node roomsync: auth (gateway/auth_flags), rate limits and quotas, HTTPS
-// and the deadline of calls to the room service (--grpc_deadline_ms). Each
-// also ROOMSYNC_<NAME>.
+// node roomsync: auth (gateway/auth_flags), rate limits and quotas, HTTPS,
+// the deadline of calls to the room service (--grpc_deadline_ms), and the
+// web root (--web). Each also ROOMSYNC_<NAME>.
 #ifndef ROOMSYNC_GATEWAY_GATEWAY_FLAGS_H_
 #define ROOMSYNC_GATEWAY_GATEWAY_FLAGS_H_
 

@@ -18,6 +18,7 @@
 #include "gateway/readiness_probe.h"
 #include "gateway/replication_handlers.h"
 #include "gateway/sse_session.h"
+#include "gateway/static_files.h"
 #include "gateway/tls_context.h"
 #include "protocol/names.h"
 
@@ -147,8 +148,17 @@ void HttpSession::Dispatch() {
   keep_alive_ = request.keep_alive();
   std::string_view path, query_text;
   SplitTarget(ToStd(request.target()), &path, &query_text);
-  route_ = MatchRoute(path);
+  route_ = MatchRoute(path, context_.static_files != nullptr);
 
+  if (route_.kind == RouteKind::kStatic) {
+    // Every method is the web root's to answer (405 but for GET and HEAD,
+    // OPTIONS included: a same-origin app sends no preflight).
+    StaticFiles::Request file{method_, std::string(path),
+                              std::string(ToStd(request[http::field::if_none_match]))};
+    return context_.static_files->Serve(
+        std::move(file),
+        [self = shared_from_this()](ApiResponse response) { self->Reply(std::move(response)); });
+  }
   if (route_.kind == RouteKind::kNotFound) {
     return Reply(ErrorResponse(404, "not_found", "no such endpoint"));
   }
@@ -201,6 +211,7 @@ void HttpSession::Dispatch() {
     case RouteKind::kStream:
       return StartStream(route_, *query, *std::move(caller));
     case RouteKind::kNotFound:
+    case RouteKind::kStatic:
       break;
   }
 }
@@ -288,6 +299,9 @@ void HttpSession::WriteResponse(ApiResponse api, bool close_after) {
     response->set(http::field::www_authenticate,
                   {api.www_authenticate.data(), api.www_authenticate.size()});
   }
+  for (const auto& [name, value] : api.headers) {
+    response->set(beast::string_view(name.data(), name.size()), value);
+  }
   bool preflight = api.status == 204 && route_.kind != RouteKind::kNotFound;
   for (const auto& [name, value] : preflight ? context_.cors.PreflightHeaders(origin_)
                                              : context_.cors.ResponseHeaders(origin_)) {
@@ -296,6 +310,7 @@ void HttpSession::WriteResponse(ApiResponse api, bool close_after) {
   response->body() = std::move(api.body);
   response->keep_alive(!close_after_);
   response->prepare_payload();
+  if (api.content_length.has_value()) response->content_length(*api.content_length);
   response_ = response;
   // Counted before the write: a client that reads this response and then
   // asks /metrics on another connection must see this request there.

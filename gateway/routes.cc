@@ -26,7 +26,14 @@ constexpr std::array<RoomEndpoint, 4> kRoomEndpoints = {{
 
 }  // namespace
 
-Route MatchRoute(std::string_view path) {
+bool IsApiPath(std::string_view path) {
+  return path == "/v1" || path.starts_with("/v1/") || path == "/api" ||
+         path.starts_with("/api/") || path == "/healthz" || path == "/readyz" ||
+         path == "/metrics";
+}
+
+Route MatchRoute(std::string_view path, bool static_files) {
+  if (static_files && !IsApiPath(path)) return {RouteKind::kStatic, "", "static", "GET"};
   Route route;
   if (path == "/healthz") return {RouteKind::kHealthz, "", "/healthz", "GET"};
   if (path == "/readyz") return {RouteKind::kReadyz, "", "/readyz", "GET"};

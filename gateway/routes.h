@@ -1,5 +1,6 @@
 // The URL space of the API (PROTOCOL.md): every room endpoint under both
-// /v1/rooms/{room}/ and /api/room/{room}/, plus health and metrics.
+// /v1/rooms/{room}/ and /api/room/{room}/, plus health and metrics. With a
+// web root (--web, static_files.h) every other path is a static file.
 #ifndef ROOMSYNC_GATEWAY_ROUTES_H_
 #define ROOMSYNC_GATEWAY_ROUTES_H_
 
@@ -8,7 +9,17 @@
 
 namespace roomsync {
 
-enum class RouteKind { kNotFound, kPull, kPush, kStream, kHistory, kHealthz, kReadyz, kMetrics };
+enum class RouteKind {
+  kNotFound,
+  kPull,
+  kPush,
+  kStream,
+  kHistory,
+  kHealthz,
+  kReadyz,
+  kMetrics,
+  kStatic,  // a file of the web root (GET and HEAD)
+};
 
 struct Route {
   RouteKind kind = RouteKind::kNotFound;
@@ -20,7 +31,14 @@ struct Route {
   std::string_view method;
 };
 
-Route MatchRoute(std::string_view path);
+// `static_files`: a web root is served, so a path outside the API's
+// (IsApiPath) is kStatic instead of kNotFound.
+Route MatchRoute(std::string_view path, bool static_files = false);
+
+// The paths the API owns, endpoints or not: /v1 and /api and everything
+// under them, /healthz, /readyz, /metrics. An unknown one stays a JSON 404
+// "no such endpoint" with a web root too.
+bool IsApiPath(std::string_view path);
 
 }  // namespace roomsync
 
