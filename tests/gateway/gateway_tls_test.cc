@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include <cstdlib>
+#include <fstream>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -128,6 +129,27 @@ TEST_F(GatewayTlsTest, PicksUpARenewedCertificate) {
     if (name != "roomsync-renewed") absl::SleepFor(absl::Milliseconds(200));
   }
   EXPECT_EQ(name, "roomsync-renewed");
+}
+
+TEST(GatewayTlsWebRoot, ServesStaticFilesOverTls) {
+  TempDir certs("roomsync-tls");
+  TempDir web("roomsync-web");
+  MakeCertificate(certs.path(), "roomsync-web");
+  {
+    std::ofstream index(web.path() + "/index.html");
+    index << "<!doctype html><title>over tls</title>";
+  }
+  std::unique_ptr<Node> node = StartTestNode([&](NodeConfig& config) {
+    config.gateway.tls.cert_file = certs.path() + "/cert.pem";
+    config.gateway.tls.key_file = certs.path() + "/key.pem";
+    config.gateway.web_root = web.path();
+  });
+  HttpsResult index = HttpsGet(node->http_port(), certs.path() + "/cert.pem", "/");
+  ASSERT_TRUE(index.handshake_ok);
+  EXPECT_EQ(index.status, 200);
+  EXPECT_EQ(index.body, "<!doctype html><title>over tls</title>");
+  EXPECT_EQ(HttpsGet(node->http_port(), certs.path() + "/cert.pem", "/nope.js").status, 404);
+  EXPECT_EQ(HttpsGet(node->http_port(), certs.path() + "/cert.pem", "/healthz").status, 200);
 }
 
 TEST(GatewayTlsConfig, UnreadableCertificateIsAStartupError) {
