@@ -13,6 +13,31 @@ const API = /^\/(v1|api)\/|^\/(healthz|readyz|metrics)$/;
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 
+// The page names the files it loaded before this worker controlled it
+// (sw-register.js); keep each one that is not cached yet. Same origin, never
+// the API, at most a few hundred: a message cannot make the worker fetch
+// anything else.
+self.addEventListener('message', (event) => {
+  const urls = Array.isArray(event.data?.urls) ? event.data.urls.slice(0, 500) : [];
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      for (const path of urls) {
+        if (typeof path !== 'string') continue;
+        const url = new URL(path, self.location.origin);
+        if (url.origin !== self.location.origin || API.test(url.pathname)) continue;
+        if (await cache.match(url.href)) continue;
+        try {
+          const response = await fetch(url.href);
+          if (response.ok) await cache.put(url.href, response);
+        } catch {
+          // offline already: the next load that reaches the server keeps it
+        }
+      }
+    })(),
+  );
+});
+
 self.addEventListener('fetch', (event) => {
   const request = event.request;
   const url = new URL(request.url);
@@ -25,7 +50,9 @@ self.addEventListener('fetch', (event) => {
         if (response.ok) await cache.put(request, response.clone());
         return response;
       } catch (error) {
-        const cached = await cache.match(request, { ignoreSearch: request.mode === 'navigate' });
+        // ignoreVary: the copy kept for the page (sw-register.js) was fetched
+        // without the Origin header that a module script's request carries.
+        const cached = await cache.match(request, { ignoreSearch: request.mode === 'navigate', ignoreVary: true });
         if (cached) return cached;
         throw error;
       }
