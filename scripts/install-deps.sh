@@ -13,6 +13,7 @@ packages=(
   postgresql-15 postgresql-client-15
   curl
   python3 python3-yaml
+  chromium  # the browser of clients/js/test-browser (driven by playwright-core)
 )
 # Node.js drives the browser-side test clients; this machine image may ship its
 # own build, so only install Debian's when there is none at all.

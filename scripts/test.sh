@@ -22,5 +22,8 @@ bash scripts/install-deps.sh
 cmake -S . -B "$build_dir" -G Ninja "${cmake_args[@]}"
 cmake --build "$build_dir" -j2
 (cd tests/e2e && npm ci --no-audit --no-fund)
+# The browser client's locked packages (TinyBase, playwright-core; no browser
+# download: the tests drive Debian's chromium).
+(cd clients/js && npm ci --no-audit --no-fund)
 # Tests that start PostgreSQL databases and real processes share two cores.
 bash scripts/with-postgres.sh ctest --test-dir "$build_dir" --output-on-failure -j2 --timeout 600

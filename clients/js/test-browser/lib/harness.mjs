@@ -103,7 +103,7 @@ export function buildWebRoot({ breaks = [] } = {}) {
  * roomsync on a free port serving the demo: `--store sqlite:<tmp>/roomsync.db`
  * (or `store`, e.g. a PostgreSQL URL), `--auth off`, `--web <tmp>/web`,
  * meta=server-wins. Returns startNode's handle ({url, storePath, stop, log})
- * and webRoot.
+ * and webRoot; halt() stops it and keeps its files, stop() removes them.
  */
 export async function startServer({ store, args = [] } = {}) {
   const { dir, webRoot } = buildWebRoot();
@@ -114,6 +114,10 @@ export async function startServer({ store, args = [] } = {}) {
   return {
     ...node,
     webRoot,
+    // Stops the process and keeps its files (the store) for inspection.
+    async halt() {
+      await stop();
+    },
     async stop() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
