@@ -545,4 +545,130 @@ absl::StatusOr<std::vector<StoredDocument>> PostgresStore::ReadRangeQuery(
   });
 }
 
+// The operators' calls: plain (unprepared) statements, run rarely enough
+// that preparing them on every pooled connection would cost more.
+namespace {
+
+// A page of rooms with their figures; LATERAL counts each room's documents
+// by the primary key's room prefix, and the last write is one probe of the
+// (room, seq) index.
+constexpr const char* kRoomSummariesSql = R"sql(
+SELECT r.room, r.epoch, r.last_seq, r.stored_bytes, a.n, a.deleted, a.bytes, a.min_seq,
+       a.max_seq, a.distinct_seqs,
+       coalesce((SELECT d.timestamp_ms FROM documents d
+                 WHERE d.room = r.room AND d.seq = a.max_seq AND d.seq > 0), 0)
+FROM rooms r CROSS JOIN LATERAL (
+  SELECT count(*) AS n, count(*) FILTER (WHERE d.deleted) AS deleted,
+         coalesce(sum(octet_length(d.json)), 0)::bigint AS bytes,
+         coalesce(min(d.seq), 0) AS min_seq, coalesce(max(d.seq), 0) AS max_seq,
+         count(DISTINCT d.seq) AS distinct_seqs
+  FROM documents d WHERE d.room = r.room) a
+)sql";
+
+RoomSummary SummaryFromRow(const pqxx::row& row) {
+  RoomSummary summary;
+  summary.room = row[0].as<std::string>();
+  summary.head = RoomHead{row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<int64_t>()};
+  summary.documents = row[4].as<int64_t>();
+  summary.deleted_documents = row[5].as<int64_t>();
+  summary.document_bytes = row[6].as<int64_t>();
+  summary.min_seq = row[7].as<int64_t>();
+  summary.max_seq = row[8].as<int64_t>();
+  summary.distinct_seqs = row[9].as<int64_t>();
+  summary.last_write_ms = row[10].as<int64_t>();
+  return summary;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RoomSummary>> PostgresStore::ListRooms(std::string_view after,
+                                                                  int limit) {
+  if (limit <= 0) return absl::InvalidArgumentError("limit must be positive");
+  if (absl::Status s = storage_internal::CheckKey(after, ""); !s.ok()) return s;
+  using Page = std::vector<RoomSummary>;
+  return Run<Page>(false, [&](pqxx::connection& conn) -> absl::StatusOr<Page> {
+    pqxx::nontransaction tx(conn);
+    pqxx::result rows = tx.exec_params(
+        absl::StrCat(kRoomSummariesSql, " WHERE r.room > $1 ORDER BY r.room LIMIT $2"),
+        Text(after), limit);
+    Page page;
+    for (const pqxx::row& row : rows) page.push_back(SummaryFromRow(row));
+    return page;
+  });
+}
+
+absl::StatusOr<std::optional<RoomSummary>> PostgresStore::DescribeRoom(std::string_view room) {
+  if (absl::Status s = storage_internal::CheckRoom(room); !s.ok()) return s;
+  using Found = std::optional<RoomSummary>;
+  return Run<Found>(false, [&](pqxx::connection& conn) -> absl::StatusOr<Found> {
+    pqxx::nontransaction tx(conn);
+    pqxx::result rows = tx.exec_params(absl::StrCat(kRoomSummariesSql, " WHERE r.room = $1"),
+                                       Text(room));
+    if (rows.empty()) return std::nullopt;
+    return SummaryFromRow(rows[0]);
+  });
+}
+
+absl::Status PostgresStore::ImportRoom(std::string_view room, const RoomHead& head,
+                                       std::span<const StoredDocument> documents) {
+  if (absl::Status s = storage_internal::CheckImport(room, head, documents); !s.ok()) return s;
+  std::string epoch = head.epoch;
+  if (epoch.empty()) {
+    absl::StatusOr<std::string> fresh = storage_internal::NewRoomEpoch();
+    if (!fresh.ok()) return fresh.status();
+    epoch = *std::move(fresh);
+  }
+  int64_t stored_bytes = 0;
+  PgArrayLiteral collections, ids, seqs, timestamps, deleted, jsons;
+  for (const StoredDocument& doc : documents) {
+    stored_bytes += static_cast<int64_t>(doc.json.size());
+    collections.AddText(doc.collection);
+    ids.AddText(doc.id);
+    seqs.AddInt64(doc.seq);
+    timestamps.AddInt64(doc.timestamp_ms);
+    deleted.AddBool(doc.deleted);
+    jsons.AddBytes(doc.json);
+  }
+  const std::string collections_param = std::move(collections).Finish();
+  const std::string ids_param = std::move(ids).Finish();
+  const std::string seqs_param = std::move(seqs).Finish();
+  const std::string timestamps_param = std::move(timestamps).Finish();
+  const std::string deleted_param = std::move(deleted).Finish();
+  const std::string jsons_param = std::move(jsons).Finish();
+  return Run<bool>(true, [&](pqxx::connection& conn) -> absl::StatusOr<bool> {
+           pqxx::work tx(conn);
+           tx.exec_params(
+               "INSERT INTO rooms (room, epoch, last_seq) VALUES ($1, $2, 0) "
+               "ON CONFLICT (room) DO NOTHING",
+               Text(room), epoch);
+           // FOR UPDATE holds the room row to the end: a commit of the room
+           // (its fence is an UPDATE of this row) waits, then fails its
+           // fence on the imported last_seq.
+           pqxx::result current =
+               tx.exec_params("SELECT last_seq FROM rooms WHERE room = $1 FOR UPDATE", Text(room));
+           if (current.empty()) return absl::InternalError("room vanished after insert");
+           if (const int64_t last = current[0][0].as<int64_t>(); last != 0) {
+             return absl::FailedPreconditionError(absl::StrCat(
+                 "the room is not empty (last_seq ", last, "); import needs a new or empty room"));
+           }
+           if (!tx.exec_params("SELECT 1 FROM documents WHERE room = $1 LIMIT 1", Text(room))
+                    .empty()) {
+             return absl::FailedPreconditionError(
+                 "the room holds documents; import needs a new or empty room");
+           }
+           tx.exec_params(
+               "UPDATE rooms SET epoch = $2, last_seq = $3, stored_bytes = $4 WHERE room = $1",
+               Text(room), epoch, head.last_seq, stored_bytes);
+           tx.exec_params(
+               "INSERT INTO documents (room, collection, id, seq, timestamp_ms, deleted, json) "
+               "SELECT $1, c, i, s, t, x, j FROM unnest($2::text[], $3::text[], $4::bigint[], "
+               "$5::bigint[], $6::boolean[], $7::bytea[]) AS u(c, i, s, t, x, j)",
+               Text(room), collections_param, ids_param, seqs_param, timestamps_param,
+               deleted_param, jsons_param);
+           tx.commit();
+           return true;
+         })
+      .status();
+}
+
 }  // namespace roomsync

@@ -56,6 +56,10 @@ class PostgresStore final : public Store {
       std::string_view room, Seq after, const ReadRange& range) override;
   absl::StatusOr<std::vector<StoredDocument>> ReadBefore(
       std::string_view room, Seq before, const ReadRange& range) override;
+  absl::StatusOr<std::vector<RoomSummary>> ListRooms(std::string_view after, int limit) override;
+  absl::StatusOr<std::optional<RoomSummary>> DescribeRoom(std::string_view room) override;
+  absl::Status ImportRoom(std::string_view room, const RoomHead& head,
+                          std::span<const StoredDocument> documents) override;
 
  private:
   PostgresStore(const std::string& url, int max_connections);

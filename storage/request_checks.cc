@@ -1,5 +1,10 @@
 #include "storage/request_checks.h"
 
+#include <string_view>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "simdjson.h"
 
 namespace roomsync::storage_internal {
@@ -47,6 +52,34 @@ absl::Status CheckCommit(std::string_view room, const CommitFence& fence,
     // Reads take "" for every collection, and the PostgreSQL schema
     // requires a name (documents_collection_named).
     if (doc.collection.empty()) return absl::InvalidArgumentError("empty collection name");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckImport(std::string_view room, const RoomHead& head,
+                         std::span<const StoredDocument> documents) {
+  if (absl::Status s = CheckRoom(room); !s.ok()) return s;
+  if (head.last_seq < 0) return absl::InvalidArgumentError("negative last_seq");
+  // An epoch travels in every checkpoint: keep it short, printable text.
+  if (head.epoch.size() > 128 || !IsStorableText(head.epoch)) {
+    return absl::InvalidArgumentError("epoch must be at most 128 bytes of NUL-free UTF-8");
+  }
+  Seq previous = 0;
+  absl::flat_hash_set<std::pair<std::string_view, std::string_view>> keys;
+  keys.reserve(documents.size());
+  for (const StoredDocument& doc : documents) {
+    if (doc.seq <= previous || doc.seq > head.last_seq) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "imported seqs must ascend strictly within 1..last_seq (", head.last_seq, "); seq ",
+          doc.seq, " follows ", previous));
+    }
+    previous = doc.seq;
+    if (absl::Status s = CheckKey(doc.collection, doc.id); !s.ok()) return s;
+    if (doc.collection.empty()) return absl::InvalidArgumentError("empty collection name");
+    if (!keys.emplace(doc.collection, doc.id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the import holds the key at seq ", doc.seq, " twice"));
+    }
   }
   return absl::OkStatus();
 }

@@ -25,6 +25,12 @@ absl::Status CheckKey(std::string_view collection, std::string_view id);
 absl::Status CheckCommit(std::string_view room, const CommitFence& fence,
                          std::span<const StoredDocument> documents);
 
+// An import's head and documents as store.h's ImportRoom requires: seqs
+// strictly ascending within 1..head.last_seq, valid names and epoch, and
+// no key twice (checked here so both backends answer kInvalidArgument).
+absl::Status CheckImport(std::string_view room, const RoomHead& head,
+                         std::span<const StoredDocument> documents);
+
 // limit > 0 and a valid collection filter.
 absl::Status CheckRead(std::string_view room, const ReadRange& range);
 // A shard lease call: shard >= 0, an owner (node id), a positive ttl.

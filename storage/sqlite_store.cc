@@ -121,21 +121,6 @@ absl::Status Migrate(SqliteDb& db) {
 
 }  // namespace
 
-class SqliteStore::Reader {
- public:
-  Reader(SqliteStore* store, std::unique_ptr<Db> db)
-      : store_(store), db_(std::move(db)) {}
-  Reader(Reader&& other) noexcept = default;
-  ~Reader() {
-    if (db_ != nullptr) store_->ReturnReader(std::move(db_));
-  }
-  Db& db() { return *db_; }
-
- private:
-  SqliteStore* store_;
-  std::unique_ptr<Db> db_;
-};
-
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
   if (path.empty() || path == ":memory:" || path.starts_with("file:")) {
     // Readers use their own connections, so they must all reach one file.

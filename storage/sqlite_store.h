@@ -49,6 +49,11 @@ class SqliteStore final : public Store {
       std::string_view room, Seq after, const ReadRange& range) override;
   absl::StatusOr<std::vector<StoredDocument>> ReadBefore(
       std::string_view room, Seq before, const ReadRange& range) override;
+  // sqlite_admin.cc.
+  absl::StatusOr<std::vector<RoomSummary>> ListRooms(std::string_view after, int limit) override;
+  absl::StatusOr<std::optional<RoomSummary>> DescribeRoom(std::string_view room) override;
+  absl::Status ImportRoom(std::string_view room, const RoomHead& head,
+                          std::span<const StoredDocument> documents) override;
 
  private:
   using Db = storage_internal::SqliteDb;
@@ -79,6 +84,23 @@ class SqliteStore final : public Store {
   absl::Mutex readers_mu_;
   std::vector<std::unique_ptr<Db>> idle_readers_ ABSL_GUARDED_BY(readers_mu_);
   int open_readers_ ABSL_GUARDED_BY(readers_mu_) = 0;
+};
+
+// Defined here rather than in sqlite_store.cc because sqlite_admin.cc
+// borrows readers too.
+class SqliteStore::Reader {
+ public:
+  Reader(SqliteStore* store, std::unique_ptr<Db> db)
+      : store_(store), db_(std::move(db)) {}
+  Reader(Reader&& other) noexcept = default;
+  ~Reader() {
+    if (db_ != nullptr) store_->ReturnReader(std::move(db_));
+  }
+  Db& db() { return *db_; }
+
+ private:
+  SqliteStore* store_;
+  std::unique_ptr<Db> db_;
 };
 
 }  // namespace roomsync

@@ -94,6 +94,28 @@ struct ClusterNode {
   std::string address;
 };
 
+// What an operator sees of one room (RoomAdmin, roomsyncctl): its head as
+// stored, plus figures computed from its documents at the time of the call,
+// so that a mismatch between the two (Store::DescribeRoom) is visible.
+struct RoomSummary {
+  std::string room;
+  RoomHead head;
+  int64_t documents = 0;          // stored keys, tombstones included
+  int64_t deleted_documents = 0;  // tombstones among them
+  // The sum of the documents' json sizes, counted now; head.stored_bytes is
+  // the counter Commit maintains, and the two must agree.
+  int64_t document_bytes = 0;
+  Seq min_seq = 0;  // lowest / highest document seq; 0 without documents
+  Seq max_seq = 0;
+  // Distinct seqs among the documents: fewer than `documents` means a seq
+  // is held by two documents (the schema forbids it; a hand edit may not).
+  int64_t distinct_seqs = 0;
+  // timestamp_ms of the document at max_seq: the client's time of the last
+  // write that is still stored (the store keeps no server commit time);
+  // 0 without documents.
+  int64_t last_write_ms = 0;
+};
+
 // Which documents a read returns.
 struct ReadRange {
   std::string_view collection;  // empty = every collection
@@ -179,6 +201,33 @@ class Store {
   // before <= 0 means from the newest.
   virtual absl::StatusOr<std::vector<StoredDocument>> ReadBefore(
       std::string_view room, Seq before, const ReadRange& range) = 0;
+
+  // Operators' calls (services/room/room_admin_service.h). Each reads or
+  // writes on its own, outside the room service's commit path; none is
+  // meant for a request's hot path (the figures are counted from the
+  // documents, O(documents) per room).
+
+  // Up to `limit` (> 0) rooms whose name sorts after `after` (bytewise;
+  // "" = from the first), by name: keyset pagination, as for documents.
+  virtual absl::StatusOr<std::vector<RoomSummary>> ListRooms(std::string_view after,
+                                                             int limit) = 0;
+
+  // The room's summary; nullopt if it was never opened. Unlike OpenRoom it
+  // never creates the room.
+  virtual absl::StatusOr<std::optional<RoomSummary>> DescribeRoom(std::string_view room) = 0;
+
+  // Writes an exported room's documents as they were: their seqs, stored
+  // bytes and order unchanged, with head.epoch (empty: a fresh one) and
+  // head.last_seq, and stored_bytes summed from the documents
+  // (head.stored_bytes is ignored). One transaction: all or nothing.
+  // The room must be new or empty (opened, nothing ever committed):
+  // kFailedPrecondition otherwise, and nothing is written. A commit racing
+  // with the import either lands first (and the import is refused) or
+  // fails its fence afterwards (kAborted), as against any other writer.
+  // kInvalidArgument: seqs not strictly ascending within 1..last_seq, a
+  // repeated key, or a name that Commit would refuse.
+  virtual absl::Status ImportRoom(std::string_view room, const RoomHead& head,
+                                  std::span<const StoredDocument> documents) = 0;
 };
 
 // How a store may use the resources behind it.

@@ -1,0 +1,202 @@
+// SqliteStore's operator calls (store.h: ListRooms, DescribeRoom,
+// ImportRoom). They take the same connections as the request path: reads
+// a pooled reader inside one read transaction (one snapshot per call),
+// the import the writer under the writer's lock, so it is ordered against
+// every group commit.
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "storage/request_checks.h"
+#include "storage/room_epoch.h"
+#include "storage/sqlite_store.h"
+
+namespace roomsync {
+namespace {
+
+using storage_internal::SqliteDb;
+using storage_internal::SqliteStatement;
+
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    if (absl::Status _s = (expr); !_s.ok()) return _s; \
+  } while (0)
+
+constexpr const char* kRoomsPage =
+    "SELECT room, epoch, last_seq, stored_bytes FROM rooms WHERE room > ?1"
+    " ORDER BY room LIMIT ?2";
+constexpr const char* kOneRoom =
+    "SELECT room, epoch, last_seq, stored_bytes FROM rooms WHERE room = ?1";
+// The room's figures in one pass over its documents (the primary key's
+// prefix is the room). length() of a BLOB is its size in bytes without
+// reading it.
+constexpr const char* kRoomFigures =
+    "SELECT count(*), coalesce(sum(deleted <> 0), 0),"
+    " coalesce(sum(length(CAST(json AS BLOB))), 0), coalesce(min(seq), 0),"
+    " coalesce(max(seq), 0), count(DISTINCT seq) FROM documents WHERE room = ?1";
+constexpr const char* kLastWrite =
+    "SELECT timestamp_ms FROM documents WHERE room = ?1 ORDER BY seq DESC LIMIT 1";
+
+constexpr const char* kInsertRoom =
+    "INSERT INTO rooms (room, epoch, last_seq) VALUES (?1, ?2, 0) ON CONFLICT (room) DO NOTHING";
+constexpr const char* kRoomLastSeq = "SELECT last_seq FROM rooms WHERE room = ?1";
+constexpr const char* kAnyDocument = "SELECT 1 FROM documents WHERE room = ?1 LIMIT 1";
+constexpr const char* kSetHead =
+    "UPDATE rooms SET epoch = ?2, last_seq = ?3, stored_bytes = ?4 WHERE room = ?1";
+constexpr const char* kInsertDocument =
+    "INSERT INTO documents (room, collection, id, seq, timestamp_ms, deleted, json)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+// Completes `summary` (room and head already set) from its documents.
+absl::Status AddFigures(SqliteDb& db, RoomSummary& summary) {
+  absl::StatusOr<SqliteStatement> figures = db.Prepare(kRoomFigures);
+  if (!figures.ok()) return figures.status();
+  RETURN_IF_ERROR(figures->BindText(1, summary.room));
+  absl::StatusOr<bool> row = figures->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::InternalError("aggregate returned no row");
+  summary.documents = figures->ColumnInt64(0);
+  summary.deleted_documents = figures->ColumnInt64(1);
+  summary.document_bytes = figures->ColumnInt64(2);
+  summary.min_seq = figures->ColumnInt64(3);
+  summary.max_seq = figures->ColumnInt64(4);
+  summary.distinct_seqs = figures->ColumnInt64(5);
+  absl::StatusOr<SqliteStatement> last = db.Prepare(kLastWrite);
+  if (!last.ok()) return last.status();
+  RETURN_IF_ERROR(last->BindText(1, summary.room));
+  row = last->Step();
+  if (!row.ok()) return row.status();
+  summary.last_write_ms = *row ? last->ColumnInt64(0) : 0;
+  return absl::OkStatus();
+}
+
+RoomSummary SummaryFromRow(const SqliteStatement& row) {
+  RoomSummary summary;
+  summary.room = row.ColumnString(0);
+  summary.head = RoomHead{row.ColumnString(1), row.ColumnInt64(2), row.ColumnInt64(3)};
+  return summary;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RoomSummary>> SqliteStore::ListRooms(std::string_view after,
+                                                                int limit) {
+  if (limit <= 0) return absl::InvalidArgumentError("limit must be positive");
+  absl::StatusOr<Reader> reader = BorrowReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  // One snapshot for the page and its figures. (ReturnReader rolls back
+  // on error.)
+  RETURN_IF_ERROR(db.Exec("BEGIN"));
+  std::vector<RoomSummary> page;
+  {
+    absl::StatusOr<SqliteStatement> rooms = db.Prepare(kRoomsPage);
+    if (!rooms.ok()) return rooms.status();
+    RETURN_IF_ERROR(rooms->BindText(1, after));
+    RETURN_IF_ERROR(rooms->BindInt64(2, limit));
+    while (true) {
+      absl::StatusOr<bool> row = rooms->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      page.push_back(SummaryFromRow(*rooms));
+    }
+  }
+  for (RoomSummary& summary : page) RETURN_IF_ERROR(AddFigures(db, summary));
+  RETURN_IF_ERROR(db.Exec("COMMIT"));
+  return page;
+}
+
+absl::StatusOr<std::optional<RoomSummary>> SqliteStore::DescribeRoom(std::string_view room) {
+  RETURN_IF_ERROR(storage_internal::CheckRoom(room));
+  absl::StatusOr<Reader> reader = BorrowReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  RETURN_IF_ERROR(db.Exec("BEGIN"));
+  std::optional<RoomSummary> summary;
+  {
+    absl::StatusOr<SqliteStatement> select = db.Prepare(kOneRoom);
+    if (!select.ok()) return select.status();
+    RETURN_IF_ERROR(select->BindText(1, room));
+    absl::StatusOr<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (*row) summary = SummaryFromRow(*select);
+  }
+  if (summary.has_value()) RETURN_IF_ERROR(AddFigures(db, *summary));
+  RETURN_IF_ERROR(db.Exec("COMMIT"));
+  return summary;
+}
+
+absl::Status SqliteStore::ImportRoom(std::string_view room, const RoomHead& head,
+                                     std::span<const StoredDocument> documents) {
+  RETURN_IF_ERROR(storage_internal::CheckImport(room, head, documents));
+  std::string epoch = head.epoch;
+  if (epoch.empty()) {
+    absl::StatusOr<std::string> fresh = storage_internal::NewRoomEpoch();
+    if (!fresh.ok()) return fresh.status();
+    epoch = *std::move(fresh);
+  }
+  int64_t stored_bytes = 0;
+  for (const StoredDocument& doc : documents) stored_bytes += static_cast<int64_t>(doc.json.size());
+
+  absl::MutexLock lock(&writer_mu_);
+  RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
+  absl::Status status = [&]() -> absl::Status {
+    {
+      absl::StatusOr<SqliteStatement> insert = writer_->Prepare(kInsertRoom);
+      if (!insert.ok()) return insert.status();
+      RETURN_IF_ERROR(insert->BindText(1, room));
+      RETURN_IF_ERROR(insert->BindText(2, epoch));
+      RETURN_IF_ERROR(insert->Step().status());
+    }
+    {
+      absl::StatusOr<SqliteStatement> select = writer_->Prepare(kRoomLastSeq);
+      if (!select.ok()) return select.status();
+      RETURN_IF_ERROR(select->BindText(1, room));
+      absl::StatusOr<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::InternalError("room vanished after insert");
+      if (select->ColumnInt64(0) != 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the room is not empty (last_seq ", select->ColumnInt64(0), "); import needs a new "
+            "or empty room"));
+      }
+    }
+    {
+      absl::StatusOr<SqliteStatement> any = writer_->Prepare(kAnyDocument);
+      if (!any.ok()) return any.status();
+      RETURN_IF_ERROR(any->BindText(1, room));
+      absl::StatusOr<bool> row = any->Step();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        return absl::FailedPreconditionError(
+            "the room holds documents; import needs a new or empty room");
+      }
+    }
+    {
+      absl::StatusOr<SqliteStatement> set = writer_->Prepare(kSetHead);
+      if (!set.ok()) return set.status();
+      RETURN_IF_ERROR(set->BindText(1, room));
+      RETURN_IF_ERROR(set->BindText(2, epoch));
+      RETURN_IF_ERROR(set->BindInt64(3, head.last_seq));
+      RETURN_IF_ERROR(set->BindInt64(4, stored_bytes));
+      RETURN_IF_ERROR(set->Step().status());
+    }
+    for (const StoredDocument& doc : documents) {
+      absl::StatusOr<SqliteStatement> insert = writer_->Prepare(kInsertDocument);
+      if (!insert.ok()) return insert.status();
+      RETURN_IF_ERROR(insert->BindText(1, room));
+      RETURN_IF_ERROR(insert->BindText(2, doc.collection));
+      RETURN_IF_ERROR(insert->BindText(3, doc.id));
+      RETURN_IF_ERROR(insert->BindInt64(4, doc.seq));
+      RETURN_IF_ERROR(insert->BindInt64(5, doc.timestamp_ms));
+      RETURN_IF_ERROR(insert->BindInt64(6, doc.deleted ? 1 : 0));
+      // A BLOB, as the commit path binds it: bytes in, the same bytes out.
+      RETURN_IF_ERROR(insert->BindBlob(7, doc.json));
+      RETURN_IF_ERROR(insert->Step().status());
+    }
+    return writer_->Exec("COMMIT");
+  }();
+  if (writer_->InTransaction()) (void)writer_->Exec("ROLLBACK");
+  return status;
+}
+
+}  // namespace roomsync
