@@ -609,6 +609,44 @@ absl::StatusOr<std::optional<RoomSummary>> PostgresStore::DescribeRoom(std::stri
   });
 }
 
+absl::Status PostgresStore::ExportRoom(std::string_view room, int page_size,
+                                       ExportSink& sink) {
+  if (absl::Status s = storage_internal::CheckRoom(room); !s.ok()) return s;
+  if (page_size <= 0) return absl::InvalidArgumentError("page_size must be positive");
+  // writes=true only so that Run does not retry on a lost connection: the
+  // sink has already been given pages, and a second pass would repeat them.
+  return Run<bool>(true, [&](pqxx::connection& conn) -> absl::StatusOr<bool> {
+           // One snapshot for the head and every page.
+           pqxx::transaction<pqxx::isolation_level::repeatable_read,
+                             pqxx::readwrite_policy::read_only>
+               tx(conn);
+           pqxx::result head = tx.exec_params(
+               "SELECT epoch, last_seq, stored_bytes FROM rooms WHERE room = $1", Text(room));
+           if (head.empty()) return absl::NotFoundError("no such room");
+           if (absl::Status s = sink.Head(RoomHead{head[0][0].as<std::string>(),
+                                                   head[0][1].as<int64_t>(),
+                                                   head[0][2].as<int64_t>()});
+               !s.ok()) {
+             return s;
+           }
+           Seq after = 0;
+           while (true) {
+             pqxx::result rows = tx.exec_prepared("since_all", Text(room), after, page_size);
+             if (rows.empty()) break;
+             std::vector<StoredDocument> page;
+             page.reserve(rows.size());
+             for (const pqxx::row& row : rows) page.push_back(DocumentFromRow(row, 0));
+             after = page.back().seq;
+             const bool last = static_cast<int>(page.size()) < page_size;
+             if (absl::Status s = sink.Page(std::move(page)); !s.ok()) return s;
+             if (last) break;
+           }
+           tx.commit();
+           return true;
+         })
+      .status();
+}
+
 absl::Status PostgresStore::ImportRoom(std::string_view room, const RoomHead& head,
                                        std::span<const StoredDocument> documents) {
   if (absl::Status s = storage_internal::CheckImport(room, head, documents); !s.ok()) return s;

@@ -58,6 +58,7 @@ class PostgresStore final : public Store {
       std::string_view room, Seq before, const ReadRange& range) override;
   absl::StatusOr<std::vector<RoomSummary>> ListRooms(std::string_view after, int limit) override;
   absl::StatusOr<std::optional<RoomSummary>> DescribeRoom(std::string_view room) override;
+  absl::Status ExportRoom(std::string_view room, int page_size, ExportSink& sink) override;
   absl::Status ImportRoom(std::string_view room, const RoomHead& head,
                           std::span<const StoredDocument> documents) override;
 

@@ -4,6 +4,8 @@
 // the import the writer under the writer's lock, so it is ordered against
 // every group commit.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "storage/request_checks.h"
@@ -45,6 +47,10 @@ constexpr const char* kSetHead =
 constexpr const char* kInsertDocument =
     "INSERT INTO documents (room, collection, id, seq, timestamp_ms, deleted, json)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+constexpr const char* kExportPage =
+    "SELECT collection, id, seq, timestamp_ms, deleted, json FROM documents"
+    " WHERE room = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
 
 // Completes `summary` (room and head already set) from its documents.
 absl::Status AddFigures(SqliteDb& db, RoomSummary& summary) {
@@ -123,6 +129,51 @@ absl::StatusOr<std::optional<RoomSummary>> SqliteStore::DescribeRoom(std::string
   if (summary.has_value()) RETURN_IF_ERROR(AddFigures(db, *summary));
   RETURN_IF_ERROR(db.Exec("COMMIT"));
   return summary;
+}
+
+absl::Status SqliteStore::ExportRoom(std::string_view room, int page_size, ExportSink& sink) {
+  RETURN_IF_ERROR(storage_internal::CheckRoom(room));
+  if (page_size <= 0) return absl::InvalidArgumentError("page_size must be positive");
+  absl::StatusOr<Reader> reader = BorrowReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  // A WAL reader's transaction is a snapshot: commits made meanwhile stay
+  // invisible to it. (ReturnReader rolls back on error.)
+  RETURN_IF_ERROR(db.Exec("BEGIN"));
+  {
+    absl::StatusOr<SqliteStatement> select = db.Prepare(kOneRoom);
+    if (!select.ok()) return select.status();
+    RETURN_IF_ERROR(select->BindText(1, room));
+    absl::StatusOr<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError("no such room");
+    RETURN_IF_ERROR(sink.Head(SummaryFromRow(*select).head));
+  }
+  Seq after = 0;
+  while (true) {
+    std::vector<StoredDocument> page;
+    {
+      absl::StatusOr<SqliteStatement> select = db.Prepare(kExportPage);
+      if (!select.ok()) return select.status();
+      RETURN_IF_ERROR(select->BindText(1, room));
+      RETURN_IF_ERROR(select->BindInt64(2, after));
+      RETURN_IF_ERROR(select->BindInt64(3, page_size));
+      while (true) {
+        absl::StatusOr<bool> row = select->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        page.push_back(StoredDocument{select->ColumnString(0), select->ColumnString(1),
+                                      select->ColumnInt64(3), select->ColumnInt64(4) != 0,
+                                      select->ColumnInt64(2), select->ColumnString(5)});
+      }
+    }
+    if (page.empty()) break;
+    after = page.back().seq;
+    const bool last = static_cast<int>(page.size()) < page_size;
+    RETURN_IF_ERROR(sink.Page(std::move(page)));
+    if (last) break;
+  }
+  return db.Exec("COMMIT");
 }
 
 absl::Status SqliteStore::ImportRoom(std::string_view room, const RoomHead& head,

@@ -52,6 +52,7 @@ class SqliteStore final : public Store {
   // sqlite_admin.cc.
   absl::StatusOr<std::vector<RoomSummary>> ListRooms(std::string_view after, int limit) override;
   absl::StatusOr<std::optional<RoomSummary>> DescribeRoom(std::string_view room) override;
+  absl::Status ExportRoom(std::string_view room, int page_size, ExportSink& sink) override;
   absl::Status ImportRoom(std::string_view room, const RoomHead& head,
                           std::span<const StoredDocument> documents) override;
 

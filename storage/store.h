@@ -122,6 +122,16 @@ struct ReadRange {
   int limit = 100;              // > 0
 };
 
+// Receives a room's export (Store::ExportRoom): the head first, then the
+// documents in seq order, page by page. An error from either stops the
+// export and is its result.
+class ExportSink {
+ public:
+  virtual ~ExportSink() = default;
+  virtual absl::Status Head(const RoomHead& head) = 0;
+  virtual absl::Status Page(std::vector<StoredDocument> documents) = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -215,6 +225,15 @@ class Store {
   // The room's summary; nullopt if it was never opened. Unlike OpenRoom it
   // never creates the room.
   virtual absl::StatusOr<std::optional<RoomSummary>> DescribeRoom(std::string_view room) = 0;
+
+  // Every document of the room, in seq order and pages of up to
+  // `page_size` (> 0), with the head they belong to: all read from one
+  // snapshot, so the pages hold exactly the room's documents as of
+  // head.last_seq even while commits go on (a paged ReadSince would not:
+  // a document updated meanwhile moves past the pages already read).
+  // kNotFound when the room was never opened. The snapshot is held until
+  // the sink has taken the last page.
+  virtual absl::Status ExportRoom(std::string_view room, int page_size, ExportSink& sink) = 0;
 
   // Writes an exported room's documents as they were: their seqs, stored
   // bytes and order unchanged, with head.epoch (empty: a fresh one) and

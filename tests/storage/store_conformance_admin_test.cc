@@ -1,5 +1,7 @@
 // Store conformance: the operators' calls (ListRooms, DescribeRoom,
 // ImportRoom) on both backends.
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -140,6 +142,58 @@ TEST_P(StoreConformance, ImportRoomRefusesBadSeqsAndKeysWritingNothing) {
   EXPECT_EQ(code(-1, {}), kInvalid);
   ASSERT_OK_AND_ASSIGN(std::optional<RoomSummary> bad, store_->DescribeRoom("bad"));
   EXPECT_FALSE(bad.has_value());
+}
+
+// Collects an export; can stop it after `stop_after` pages.
+class CollectingSink : public ExportSink {
+ public:
+  absl::Status Head(const RoomHead& head) override {
+    head_ = head;
+    return absl::OkStatus();
+  }
+  absl::Status Page(std::vector<StoredDocument> documents) override {
+    page_sizes_.push_back(documents.size());
+    for (StoredDocument& d : documents) documents_.push_back(std::move(d));
+    if (static_cast<int>(page_sizes_.size()) == stop_after_) return absl::CancelledError("enough");
+    return on_page_ ? on_page_() : absl::OkStatus();
+  }
+  std::optional<RoomHead> head_;
+  std::vector<StoredDocument> documents_;
+  std::vector<size_t> page_sizes_;
+  int stop_after_ = -1;
+  std::function<absl::Status()> on_page_;
+};
+
+TEST_P(StoreConformance, ExportRoomIsOneSnapshotInSeqOrder) {
+  ASSERT_OK(store_->OpenRoom("r"));
+  ASSERT_OK(CommitDocs("r", 0, {{"a", "1", "x"}, {"b", "2", "yy"}, {"a", "3", "z", true}}));
+  ASSERT_OK(CommitDocs("r", 3, {{"a", "1", "x2"}}));  // "1" moves to seq 4
+  ASSERT_OK(CommitDocs("r", 4, {{"a", "5", "w"}}));
+
+  CollectingSink sink;
+  // Commits made while the export runs are not part of it, and a document
+  // they move is exported once, at the seq it had.
+  sink.on_page_ = [&]() -> absl::Status {
+    if (sink.page_sizes_.size() == 1) return CommitDocs("r", 5, {{"b", "2", "moved"}});
+    return absl::OkStatus();
+  };
+  ASSERT_OK(store_->ExportRoom("r", 2, sink));
+  ASSERT_TRUE(sink.head_.has_value());
+  EXPECT_EQ(sink.head_->last_seq, 5);
+  EXPECT_THAT(Summaries(sink.documents_), ElementsAre("b/2@2", "a/3@3", "a/1@4", "a/5@5"));
+  EXPECT_THAT(sink.page_sizes_, ElementsAre(2, 2));
+  EXPECT_EQ(sink.documents_[0].json, "yy");
+  EXPECT_TRUE(sink.documents_[1].deleted);
+
+  CollectingSink stopped;
+  stopped.stop_after_ = 1;
+  EXPECT_EQ(store_->ExportRoom("r", 1, stopped).code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(stopped.documents_.size(), 1u);
+
+  CollectingSink missing;
+  EXPECT_EQ(store_->ExportRoom("none", 10, missing).code(), absl::StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(std::optional<RoomSummary> none, store_->DescribeRoom("none"));
+  EXPECT_FALSE(none.has_value());
 }
 
 }  // namespace
