@@ -6,7 +6,8 @@
 // `?localFirst=false` switches to the "before" path (openFallbackRoom) with
 // the same UI. Message text only ever reaches the DOM as textContent.
 //
-// URL: /#room=NAME[&max=N]  (N: maxMessages, the newest messages kept locally)
+// URL: /#room=NAME[&max=N][&stale=MS]  (N: maxMessages, the newest messages
+// kept locally; MS: streamStaleMs, how long a silent stream may stay open)
 // Test hook: window.__roomsync = { room, mode, conflicts, errors, ... }
 
 import {
@@ -79,6 +80,8 @@ const params = hashParams();
 const roomName = params.get('room');
 const maxParam = Number(params.get('max'));
 const maxMessages = Number.isInteger(maxParam) && maxParam > 0 ? maxParam : undefined;
+const staleParam = Number(params.get('stale'));
+const streamStaleMs = Number.isInteger(staleParam) && staleParam > 0 ? staleParam : undefined;
 const localFirst = shouldEnableLocalFirst(userName(), {
   percent: 100, // the demo defaults to local-first; ?localFirst=false is the before path
   urlFlag: new URL(location.href).searchParams.get('localFirst'),
@@ -142,7 +145,7 @@ function askPassword(message) {
 }
 
 function open(password) {
-  const options = { room: roomName, maxMessages, onConflict: undefined };
+  const options = { room: roomName, maxMessages, streamStaleMs, onConflict: undefined };
   if (password) options.password = password;
   return localFirst ? openRoom(options) : openFallbackRoom(options);
 }

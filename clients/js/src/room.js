@@ -20,6 +20,7 @@
 // never resumes from a checkpoint whose documents were not stored, and
 // never forgets a write it did not get acknowledged.
 
+import { DEFAULT_STALE_MS, FetchEventSource } from './sse_stream.js';
 import { createStore } from 'tinybase/store';
 import { Backoff } from './backoff.js';
 import { toBase64, fromBase64 } from './bytes.js';
@@ -103,6 +104,7 @@ export class Room {
     fetch,
     requestTimeoutMs,
     EventSource: EventSourceImpl,
+    streamStaleMs = DEFAULT_STALE_MS,
     backoff,
     now = () => Date.now(),
   }) {
@@ -121,7 +123,19 @@ export class Room {
     this.rememberKey = rememberKey && persist !== 'memory';
     this.useTabs = tabs;
     this.api = new RoomApi({ room, baseUrl, token, fetch, timeoutMs: requestTimeoutMs });
-    this.EventSource = EventSourceImpl ?? globalThis.EventSource;
+    // The stream: over fetch where the platform can read a response body
+    // as it arrives (every current browser, Node 20), so keep-alive
+    // comments count and a dead stream is noticed; an EventSource when the
+    // caller gives one or nothing else exists.
+    if (EventSourceImpl) this.EventSource = EventSourceImpl;
+    else if (typeof ReadableStream === 'function' && typeof (fetch ?? globalThis.fetch) === 'function') {
+      const fetchImpl = fetch ?? globalThis.fetch.bind(globalThis);
+      this.EventSource = class extends FetchEventSource {
+        constructor(url) {
+          super(url, { fetch: fetchImpl, staleMs: streamStaleMs });
+        }
+      };
+    } else this.EventSource = globalThis.EventSource;
     this.pushBackoff = backoff?.() ?? new Backoff();
     this.streamBackoff = backoff?.() ?? new Backoff({ baseMs: 250, maxMs: 15_000 });
     this.now = now;

@@ -60,6 +60,8 @@ export const BREAKS = {
   'no-load-older': ['lib/roomsync/room.js', "async loadOlder(collection = 'messages', limit = 50) {", "async loadOlder(collection = 'messages', limit = 50) {\n    return 0;"],
   // a waiting tab never takes over the leader's lock
   'no-handover': ['lib/roomsync/tabs.js', '{ signal: this.abort.signal }, () => {', '{ ifAvailable: true }, (lock) => {\n        if (!lock) return undefined;'],
+  // the stream has no watchdog: a silent dead stream stays open forever
+  'no-watchdog': ['lib/roomsync/sse_stream.js', 'if (!(this.staleMs > 0)) return;', 'return;'],
   // conflicts are not reported to the app
   'no-conflict-event': ['lib/roomsync/room.js', "this.#emit('conflict', {", "void ({"],
   // the server's answer does not replace a local write (no resolution)
@@ -146,15 +148,16 @@ export async function newDevice(browser, { name, ...options } = {}) {
 }
 
 /**
- * Opens the demo in a new tab of `context` at `#room=room[&max=N]`; answers
+ * Opens the demo in a new tab of `context` at `#room=room[&max=N][&stale=MS]`; answers
  * the password prompt if there is one. Resolves to the page once the chat
  * shows. `page.errors` collects uncaught page errors.
  */
-export async function openChat(context, server, { room, password = 'correct horse', max, query = '', expectPrompt } = {}) {
+export async function openChat(context, server, { room, password = 'correct horse', max, stale, query = '', expectPrompt } = {}) {
   const page = await context.newPage();
   watch(page);
   let hash = `room=${encodeURIComponent(room)}`;
   if (max) hash += `&max=${max}`;
+  if (stale) hash += `&stale=${stale}`;
   await page.goto(`${server.url}/${query}#${hash}`);
   const phase = await waitForPhase(page, ['password', 'chat']);
   if (expectPrompt !== undefined) assert.equal(phase === 'password', expectPrompt, `password prompt expected: ${expectPrompt}`);
