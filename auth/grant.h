@@ -20,6 +20,10 @@ struct Grant {
   // "exp" as issued. The verifier accepts the token until expires + leeway;
   // an open stream should end then too.
   absl::Time expires = absl::InfinitePast();
+  // "scope" holds "admin": the operators' API (RoomAdmin, roomsyncctl).
+  // Orthogonal to rooms and write: an admin token grants no room through
+  // the public API unless it also lists it.
+  bool admin = false;
 
   bool AllowsRoom(std::string_view room) const;
 };

@@ -156,6 +156,7 @@ absl::StatusOr<JwtClaims> ParseJwtClaims(std::string_view json) {
   if (*scope) {
     for (absl::string_view word : absl::StrSplit(**scope, ' ', absl::SkipEmpty())) {
       if (word == "write") claims.can_write = true;
+      if (word == "admin") claims.admin = true;
     }
   }
   return claims;

@@ -33,6 +33,7 @@ struct JwtClaims {
   std::string subject;
   std::vector<std::string> rooms;
   bool can_write = false;
+  bool admin = false;  // "scope" holds "admin" (the RoomAdmin API)
   absl::Time expires;
   std::optional<absl::Time> not_before;
   std::optional<std::string> issuer;
@@ -43,7 +44,7 @@ struct JwtClaims {
 // "exp" (a NumericDate: seconds since the epoch, integer or fraction).
 // Optional: "nbf", "iss", "aud" (string or array of strings), "rooms"
 // (array of non-empty strings; absent = no rooms), "scope" (space-separated
-// words; "write" grants writing, unknown words are ignored, absent means
+// words; "write" grants writing, "admin" the operators' API (RoomAdmin), unknown words are ignored, absent means
 // read-only). kInvalidArgument when a claim has the wrong type.
 absl::StatusOr<JwtClaims> ParseJwtClaims(std::string_view json);
 

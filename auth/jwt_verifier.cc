@@ -140,7 +140,7 @@ absl::StatusOr<Grant> JwtVerifier::Verify(std::string_view token) const {
     if (!found) return Refuse("token audience does not include the configured one");
   }
   return Grant{std::move(claims->subject), std::move(claims->rooms), claims->can_write,
-               claims->expires};
+               claims->expires, claims->admin};
 }
 
 }  // namespace roomsync

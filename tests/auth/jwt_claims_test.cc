@@ -67,6 +67,23 @@ TEST(JwtClaims, ScopeWithoutWriteIsReadOnlyAndUnknownWordsAreIgnored) {
   EXPECT_TRUE(can_write(R"({"sub":"u","exp":1,"scope":"profile  write read"})"));
 }
 
+TEST(JwtClaims, AdminScopeIsItsOwnWord) {
+  auto admin = [](const char* json) {
+    absl::StatusOr<JwtClaims> claims = ParseJwtClaims(json);
+    EXPECT_TRUE(claims.ok()) << json;
+    return claims.ok() && claims->admin;
+  };
+  EXPECT_TRUE(admin(R"({"sub":"u","exp":1,"scope":"admin"})"));
+  EXPECT_TRUE(admin(R"({"sub":"u","exp":1,"scope":"read admin"})"));
+  EXPECT_FALSE(admin(R"({"sub":"u","exp":1,"scope":"read write"})"));
+  EXPECT_FALSE(admin(R"({"sub":"u","exp":1,"scope":"administrator"})"));
+  EXPECT_FALSE(admin(R"({"sub":"u","exp":1})"));
+  // Admin is not write: the public API's rights stay as they were.
+  absl::StatusOr<JwtClaims> claims = ParseJwtClaims(R"({"sub":"u","exp":1,"scope":"admin"})");
+  ASSERT_TRUE(claims.ok());
+  EXPECT_FALSE(claims->can_write);
+}
+
 TEST(JwtClaims, AudienceMayBeAString) {
   absl::StatusOr<JwtClaims> claims = ParseJwtClaims(R"({"sub":"u","exp":1,"aud":"x"})");
   ASSERT_TRUE(claims.ok());
