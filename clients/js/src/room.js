@@ -65,6 +65,15 @@ const appFields = (row) => {
   for (const [k, v] of Object.entries(row)) if (!k.startsWith('_')) fields[k] = v;
   return fields;
 };
+// Deep equality of JSON values, whatever the order of object keys.
+const sameValue = (x, y) => {
+  if (x === y) return true;
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+  if (Array.isArray(x) !== Array.isArray(y)) return false;
+  const kx = Object.keys(x);
+  if (kx.length !== Object.keys(y).length) return false;
+  return kx.every((k) => Object.hasOwn(y, k) && sameValue(x[k], y[k]));
+};
 const sleep = (ms, signal) =>
   new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
@@ -542,16 +551,26 @@ export class Room {
   #applyServerDoc(collection, doc, seqHint, superseded) {
     const key = outboxKey(collection, doc.id);
     const pending = this.store.getRow(OUTBOX, key);
-    if (pending.ts !== undefined && pending.ts > doc.timestamp && !pending.failed) return;
+    // This device's own write coming back: same time, same content. Another
+    // device's write at the same millisecond is not ours: the push decides
+    // (the server's tie-break or policy), as for a newer local write.
+    const ownEcho = pending.ts === doc.timestamp && this.#sameAsLocal(collection, doc, pending);
+    if (pending.ts !== undefined && pending.ts >= doc.timestamp && !ownEcho && !pending.failed) return;
     if (pending.ts !== undefined) {
-      // An equal timestamp is this device's own write coming back.
-      if (pending.ts !== doc.timestamp && superseded) {
+      if (!ownEcho && superseded) {
         superseded.push({ collection, doc, local: pending.del ? null : appFields(this.store.getRow(collection, doc.id)) });
       }
       this.store.delRow(OUTBOX, key);
     }
     if (doc.deleted) this.store.delRow(collection, doc.id);
     else this.store.setRow(collection, doc.id, this.#rowOf(doc, seqHint));
+  }
+
+  // Whether the server's `doc` holds what this device's pending write holds.
+  #sameAsLocal(collection, doc, pending) {
+    if (doc.tampered || !!doc.deleted !== !!pending.del) return false;
+    if (doc.deleted) return true;
+    return sameValue(doc.fields, appFields(this.store.getRow(collection, doc.id)));
   }
 
   #rowOf(doc, seqHint) {

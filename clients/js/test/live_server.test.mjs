@@ -98,6 +98,32 @@ test('server-wins: both edit offline, the first push wins on both replicas and t
   await Promise.all([a.close(), b.close()]);
 });
 
+test('server-wins: two devices edit in the same millisecond; one edit wins on both and the other device is told', async () => {
+  // Same clock on both devices: an echo of the same timestamp is not
+  // necessarily this device's own write.
+  const clock = { t: Date.now() };
+  const name = uniqueRoom('sametime');
+  const a = await client(name, { now: () => clock.t });
+  const b = await client(name, { now: () => clock.t });
+  a.put('pins', 'p', { text: 'first' });
+  await a.flush();
+  await waitFor(() => b.store.getCell('pins', 'p', 'text') === 'first', 'b has the pin');
+  const conflicts = [];
+  a.on('conflict', (c) => conflicts.push(['a', c]));
+  b.on('conflict', (c) => conflicts.push(['b', c]));
+  clock.t += 1000;
+  a.put('pins', 'p', { text: 'edit by a' });
+  b.put('pins', 'p', { text: 'edit by b' });
+  await a.flush();
+  // b's stream may bring a's edit (same timestamp) before b pushes.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await b.flush();
+  await waitFor(() => a.store.getCell('pins', 'p', 'text') === 'edit by a' && b.store.getCell('pins', 'p', 'text') === 'edit by a', 'both hold a\'s edit');
+  assert.deepEqual(conflicts.map(([who, c]) => [who, c.local?.text, c.server?.text]), [['b', 'edit by b', 'edit by a']]);
+  assert.equal(b.stateOf('pins', 'p'), 'synced');
+  await Promise.all([a.close(), b.close()]);
+});
+
 test('through a server restart: the stream reconnects, writes made meanwhile arrive once', async () => {
   const name = uniqueRoom('restart');
   const a = await client(name);
