@@ -103,6 +103,11 @@ void Room::Moved() {
   ForgetHeadLocked(kMovedReason);
 }
 
+void Room::StoreChanged() {
+  absl::MutexLock lock(&mu_);
+  ForgetHeadLocked("room history replaced by an import");
+}
+
 void Room::Push(PushPlan plan, PushDone done) {
   bool start = false;
   {

@@ -101,6 +101,12 @@ class Room : public std::enable_shared_from_this<Room> {
   // their commit, which needs the lease.
   void Moved();
 
+  // The room's stored history was replaced behind the room's back (an
+  // operator's import, services/room/room_admin_service.h): forget the
+  // head and cached changes so the next call reloads them, and tell
+  // subscribers to resync.
+  void StoreChanged();
+
   // Queues `plan` for the next group commit; `done` runs after its commit
   // (or with kUnavailable when the room's queue is full).
   void Push(PushPlan plan, PushDone done);

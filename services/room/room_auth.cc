@@ -103,6 +103,22 @@ absl::Status RoomCallAuthorizer::Authorize(const grpc::ServerContextBase& contex
       "Subscribe");
 }
 
+absl::Status RoomCallAuthorizer::AuthorizeAdmin(const grpc::ServerContextBase& context) const {
+  if (verifier_ == nullptr) return absl::OkStatus();
+  std::string_view authorization = MetadataValue(context, "authorization");
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size() ||
+      !absl::EqualsIgnoreCase(ToAbsl(authorization.substr(0, kScheme.size())), ToAbsl(kScheme))) {
+    return absl::UnauthenticatedError(
+        "the admin API needs a bearer token with the admin scope (authorization metadata)");
+  }
+  absl::StatusOr<Grant> grant = verifier_->Verify(
+      ToStd(absl::StripAsciiWhitespace(ToAbsl(authorization.substr(kScheme.size())))));
+  if (!grant.ok()) return grant.status();
+  if (!grant->admin) return absl::PermissionDeniedError("the token's scope does not include admin");
+  return absl::OkStatus();
+}
+
 std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
 RoomCallAuthorizer::InProcessMarker() const {
   return std::make_unique<InProcessMarkerFactory>(in_process_secret_);

@@ -48,6 +48,13 @@ class RoomCallAuthorizer {
   absl::Status Authorize(const grpc::ServerContextBase& context, std::string_view room,
                          RoomCall call) const;
 
+  // The operators' API (RoomAdmin): OK with auth off, or for a bearer
+  // token whose scope holds "admin"; kPermissionDenied for another valid
+  // token, kUnauthenticated without one. Neither the in-process channel
+  // nor a client certificate is enough: gateways have both, and must not
+  // reach the admin API through them.
+  absl::Status AuthorizeAdmin(const grpc::ServerContextBase& context) const;
+
   bool enabled() const { return verifier_ != nullptr; }
 
   // An interceptor for the in-process channel that marks its calls (rule 1).

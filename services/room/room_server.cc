@@ -13,6 +13,7 @@
 #include "base/file.h"
 #include "absl/synchronization/notification.h"
 #include "base/log.h"
+#include "services/room/room_admin_service.h"
 #include "services/room/room_auth.h"
 #include "services/room/room_metrics.h"
 #include "services/room/room_registry.h"
@@ -92,6 +93,11 @@ class RoomServerImpl final : public RoomServer {
     builder.RegisterService(service_.get());
     cluster_service_ = std::make_unique<RoomClusterService>(*store_, *authorizer_);
     builder.RegisterService(cluster_service_.get());
+    // The operators' API, on this gRPC listener only (the gateway's HTTP
+    // port never routes to it), authorised by its own rule.
+    admin_service_ = std::make_unique<RoomAdminService>(*store_, *rooms_, config_.service,
+                                                        *authorizer_, leases_.get());
+    builder.RegisterService(admin_service_.get());
     // Gateways ping every 10 s, idle or not, to find a vanished node
     // (gateway/room_service_channel.cc); by default a server answers pings
     // without calls with GOAWAY. This node pings its callers likewise, so
@@ -230,6 +236,7 @@ class RoomServerImpl final : public RoomServer {
   std::unique_ptr<RoomCallAuthorizer> authorizer_;
   std::unique_ptr<RoomSyncService> service_;
   std::unique_ptr<RoomClusterService> cluster_service_;
+  std::unique_ptr<RoomAdminService> admin_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::thread evictor_;

@@ -1,0 +1,266 @@
+#include "services/room/room_admin_service.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "cluster/shard_map.h"
+#include "services/room/request_validation.h"
+#include "services/room/room_auth.h"
+#include "services/room/room_registry.h"
+#include "services/room/shard_lease_keeper.h"
+
+namespace roomsync {
+namespace {
+
+// Export pages: store reads of this many documents, sent in messages of
+// at most about kExportMessageBytes (at least one document each), well
+// under gRPC's default 4 MiB receive limit unless one document is larger.
+constexpr int kExportPageDocuments = 500;
+constexpr size_t kExportMessageBytes = 1 << 20;
+// How many documents above the head CheckRoom names.
+constexpr int kNamedProblemDocuments = 10;
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+void FillInfo(const RoomSummary& summary, v1::RoomInfo* info) {
+  info->set_room(summary.room);
+  info->set_epoch(summary.head.epoch);
+  info->set_last_seq(summary.head.last_seq);
+  info->set_documents(summary.documents);
+  info->set_live_documents(summary.documents - summary.deleted_documents);
+  info->set_deleted_documents(summary.deleted_documents);
+  info->set_stored_bytes(summary.head.stored_bytes);
+  info->set_document_bytes(summary.document_bytes);
+  info->set_last_write_ms(summary.last_write_ms);
+  info->set_min_seq(summary.min_seq);
+  info->set_max_seq(summary.max_seq);
+}
+
+void FillDocument(const StoredDocument& doc, v1::ExportedDocument* out) {
+  out->set_collection(doc.collection);
+  out->set_id(doc.id);
+  out->set_seq(doc.seq);
+  out->set_timestamp(doc.timestamp_ms);
+  out->set_deleted(doc.deleted);
+  out->set_data(doc.json);
+}
+
+absl::StatusOr<RoomSummary> Describe(Store& store, const std::string& room) {
+  absl::StatusOr<std::optional<RoomSummary>> summary = store.DescribeRoom(room);
+  if (!summary.ok()) return summary.status();
+  if (!summary->has_value()) return absl::NotFoundError("no such room");
+  return **std::move(summary);
+}
+
+// Streams an export: the header, then the documents in messages bounded
+// by kExportMessageBytes.
+class WriterSink final : public ExportSink {
+ public:
+  WriterSink(const std::string& room, grpc::ServerWriter<v1::ExportRoomResponse>* writer)
+      : room_(room), writer_(writer) {}
+
+  absl::Status Head(const RoomHead& head) override {
+    v1::ExportRoomResponse message;
+    message.mutable_header()->set_room(room_);
+    message.mutable_header()->set_epoch(head.epoch);
+    message.mutable_header()->set_seq(head.last_seq);
+    return Write(message);
+  }
+
+  absl::Status Page(std::vector<StoredDocument> documents) override {
+    v1::ExportRoomResponse message;
+    size_t bytes = 0;
+    for (const StoredDocument& doc : documents) {
+      if (message.documents_size() > 0 && bytes + doc.json.size() > kExportMessageBytes) {
+        if (absl::Status s = Write(message); !s.ok()) return s;
+        message.Clear();
+        bytes = 0;
+      }
+      FillDocument(doc, message.add_documents());
+      bytes += doc.json.size() + doc.id.size() + doc.collection.size();
+    }
+    if (message.documents_size() > 0) return Write(message);
+    return absl::OkStatus();
+  }
+
+  size_t documents_sent() const { return documents_sent_; }
+
+ private:
+  absl::Status Write(const v1::ExportRoomResponse& message) {
+    // A failed write means the client went away (or the deadline passed):
+    // stop reading, which ends the store's snapshot.
+    if (!writer_->Write(message)) return absl::CancelledError("the client stopped reading");
+    documents_sent_ += static_cast<size_t>(message.documents_size());
+    return absl::OkStatus();
+  }
+
+  const std::string& room_;
+  grpc::ServerWriter<v1::ExportRoomResponse>* writer_;
+  size_t documents_sent_ = 0;
+};
+
+}  // namespace
+
+std::vector<std::string> RoomProblems(const RoomSummary& s,
+                                      const std::vector<StoredDocument>& above_head) {
+  std::vector<std::string> problems;
+  const Seq last = s.head.last_seq;
+  if (s.documents > 0 && s.min_seq < 1) {
+    problems.push_back(absl::StrCat("a document has seq ", s.min_seq, "; seqs start at 1"));
+  }
+  if (s.max_seq > last) {
+    std::string named;
+    for (const StoredDocument& d : above_head) {
+      absl::StrAppend(&named, named.empty() ? "" : ", ", d.collection, "/", d.id, "@", d.seq);
+    }
+    problems.push_back(absl::StrCat("seq gap: the room's last_seq is ", last,
+                                    " but documents hold seqs up to ", s.max_seq, " (", named,
+                                    "); a reader at last_seq never sees them"));
+  }
+  if (s.documents > 0 && s.max_seq < last) {
+    // Every commit's last document holds the seq the commit set as
+    // last_seq, and only a later commit can replace it: the document at
+    // last_seq must be there.
+    problems.push_back(absl::StrCat("seq gap: no document holds the room's last_seq ", last,
+                                    " (the highest stored seq is ", s.max_seq, ")"));
+  }
+  if (s.documents == 0 && last > 0) {
+    problems.push_back(
+        absl::StrCat("the room's last_seq is ", last, " but it holds no documents"));
+  }
+  if (s.distinct_seqs < s.documents) {
+    problems.push_back(absl::StrCat("seq not unique: ", s.documents, " documents share ",
+                                    s.distinct_seqs, " distinct seqs"));
+  }
+  if (s.head.stored_bytes != s.document_bytes) {
+    problems.push_back(absl::StrCat("stored_bytes is ", s.head.stored_bytes,
+                                    " but the documents hold ", s.document_bytes, " bytes"));
+  }
+  return problems;
+}
+
+grpc::Status RoomAdminService::ListRooms(grpc::ServerContext* context,
+                                         const v1::ListRoomsRequest* request,
+                                         v1::ListRoomsResponse* response) {
+  if (absl::Status s = authorizer_.AuthorizeAdmin(*context); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<int> size = ReadPageSize(request->page_size(), "page_size");
+  if (!size.ok()) return ToGrpc(size.status());
+  // The token is the last room name of the previous page: keyset paging.
+  absl::StatusOr<std::vector<RoomSummary>> page = store_.ListRooms(request->page_token(), *size);
+  if (!page.ok()) return ToGrpc(page.status());
+  for (const RoomSummary& summary : *page) FillInfo(summary, response->add_rooms());
+  if (static_cast<int>(page->size()) == *size) response->set_next_page_token(page->back().room);
+  return grpc::Status::OK;
+}
+
+grpc::Status RoomAdminService::ShowRoom(grpc::ServerContext* context,
+                                        const v1::ShowRoomRequest* request,
+                                        v1::ShowRoomResponse* response) {
+  if (absl::Status s = authorizer_.AuthorizeAdmin(*context); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = ValidateReadTarget(request->room(), "", config_); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<RoomSummary> summary = Describe(store_, request->room());
+  if (!summary.ok()) return ToGrpc(summary.status());
+  FillInfo(*summary, response->mutable_room());
+  return grpc::Status::OK;
+}
+
+grpc::Status RoomAdminService::ExportRoom(grpc::ServerContext* context,
+                                          const v1::ExportRoomRequest* request,
+                                          grpc::ServerWriter<v1::ExportRoomResponse>* writer) {
+  if (absl::Status s = authorizer_.AuthorizeAdmin(*context); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = ValidateReadTarget(request->room(), "", config_); !s.ok()) return ToGrpc(s);
+  WriterSink sink(request->room(), writer);
+  absl::Status status = store_.ExportRoom(request->room(), kExportPageDocuments, sink);
+  Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning, "admin_export",
+      {{"room", request->room()},
+       {"documents", static_cast<int64_t>(sink.documents_sent())},
+       {"code", absl::StatusCodeToString(status.code())}});
+  return ToGrpc(status);
+}
+
+grpc::Status RoomAdminService::ImportRoom(grpc::ServerContext* context,
+                                          grpc::ServerReader<v1::ImportRoomRequest>* reader,
+                                          v1::ImportRoomResponse* response) {
+  if (absl::Status s = authorizer_.AuthorizeAdmin(*context); !s.ok()) return ToGrpc(s);
+  v1::ImportRoomRequest message;
+  if (!reader->Read(&message)) {
+    return ToGrpc(absl::InvalidArgumentError("the import stream is empty"));
+  }
+  const std::string room = message.room();
+  if (absl::Status s = ValidateReadTarget(room, "", config_); !s.ok()) return ToGrpc(s);
+  if (!message.has_header()) {
+    return ToGrpc(absl::InvalidArgumentError("the import's first message needs the header"));
+  }
+  if (leases_ != nullptr && !leases_->EpochFor(ShardOf(room)).has_value()) {
+    return ToGrpc(absl::FailedPreconditionError(
+        "this node does not hold the room's shard; import on its owner"));
+  }
+  const RoomHead head{message.header().epoch(), message.header().seq(), 0};
+  std::vector<StoredDocument> documents;
+  size_t bytes = 0;
+  do {
+    if (!message.room().empty() && message.room() != room) {
+      return ToGrpc(absl::InvalidArgumentError("the import names its room in its first message only"));
+    }
+    for (v1::ExportedDocument& doc : *message.mutable_documents()) {
+      // The same names the public API accepts (and this node's allowed
+      // collections): the room's clients must be able to read them.
+      if (absl::Status s = ValidateReadTarget(room, doc.collection(), config_); !s.ok()) {
+        return ToGrpc(s);
+      }
+      bytes += doc.data().size();
+      if (bytes > kMaxImportBytes) {
+        return ToGrpc(absl::InvalidArgumentError(
+            absl::StrCat("the import exceeds ", kMaxImportBytes, " bytes of documents")));
+      }
+      documents.push_back(StoredDocument{std::move(*doc.mutable_collection()),
+                                         std::move(*doc.mutable_id()), doc.timestamp(),
+                                         doc.deleted(), doc.seq(), std::move(*doc.mutable_data())});
+    }
+    message.Clear();
+  } while (reader->Read(&message));
+  if (context->IsCancelled()) return ToGrpc(absl::CancelledError("the client went away"));
+
+  absl::Status status = store_.ImportRoom(room, head, documents);
+  Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning, "admin_import",
+      {{"room", room},
+       {"documents", static_cast<int64_t>(documents.size())},
+       {"code", absl::StatusCodeToString(status.code())}});
+  if (!status.ok()) return ToGrpc(status);
+  // The room in memory (if any) still believes it is empty.
+  rooms_.Get(room)->StoreChanged();
+  absl::StatusOr<RoomSummary> summary = Describe(store_, room);
+  if (!summary.ok()) return ToGrpc(summary.status());
+  FillInfo(*summary, response->mutable_room());
+  return grpc::Status::OK;
+}
+
+grpc::Status RoomAdminService::CheckRoom(grpc::ServerContext* context,
+                                         const v1::CheckRoomRequest* request,
+                                         v1::CheckRoomResponse* response) {
+  if (absl::Status s = authorizer_.AuthorizeAdmin(*context); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = ValidateReadTarget(request->room(), "", config_); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<RoomSummary> summary = Describe(store_, request->room());
+  if (!summary.ok()) return ToGrpc(summary.status());
+  std::vector<StoredDocument> above_head;
+  if (summary->max_seq > summary->head.last_seq) {
+    absl::StatusOr<std::vector<StoredDocument>> above = store_.ReadSince(
+        request->room(), summary->head.last_seq, ReadRange{"", kNamedProblemDocuments});
+    if (!above.ok()) return ToGrpc(above.status());
+    above_head = *std::move(above);
+  }
+  FillInfo(*summary, response->mutable_room());
+  for (std::string& problem : RoomProblems(*summary, above_head)) {
+    response->add_problems(std::move(problem));
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace roomsync
