@@ -8,6 +8,11 @@
 //   OUTDIR/vendor/tinybase/store.js       tinybase/min/store/index.js
 //   OUTDIR/vendor/tinybase/persisters.js  tinybase/min/persisters/index.js
 //
+// and, in OUTDIR/index.html, the demo's `<!-- modulepreload -->` comment
+// becomes one `<link rel="modulepreload">` per module of the package and of
+// TinyBase: the browser then fetches them all at once instead of one level
+// of imports after the other (four round trips on a cold load).
+//
 // which is what the demo's import map names. Plain Node >= 18, no npm
 // dependencies; TinyBase comes from clients/js/node_modules (`npm ci`).
 //
@@ -20,6 +25,7 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  readFileSync,
   readdirSync,
   rmSync,
   statSync,
@@ -119,7 +125,30 @@ function main(args) {
     copyFileSync(from, join(out, to));
     files += 1;
   }
-  console.log(`build-web: ${files} files in ${out}`);
+  const preloaded = addModulePreloads(out);
+  console.log(`build-web: ${files} files in ${out} (${preloaded} modules preloaded)`);
+}
+
+const PRELOAD_PLACEHOLDER = '<!-- modulepreload -->';
+
+// Lists every .js under lib/ and vendor/ of `out` as a modulepreload link
+// where index.html has the placeholder; returns how many.
+function addModulePreloads(out) {
+  const index = join(out, 'index.html');
+  const html = readFileSync(index, 'utf8');
+  if (!html.includes(PRELOAD_PLACEHOLDER)) return 0;
+  const modules = [];
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir).sort()) {
+      const path = join(dir, entry);
+      if (isDirectory(path)) walk(path);
+      else if (entry.endsWith('.js')) modules.push(`/${relative(out, path).split(sep).join('/')}`);
+    }
+  };
+  for (const top of ['lib', 'vendor']) if (isDirectory(join(out, top))) walk(join(out, top));
+  const links = modules.map((m) => `<link rel="modulepreload" href="${m}">`).join('\n  ');
+  writeFileSync(index, html.replace(PRELOAD_PLACEHOLDER, links));
+  return modules.length;
 }
 
 main(process.argv.slice(2));
