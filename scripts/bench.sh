@@ -385,7 +385,8 @@ log "done: $out/summary.md"
 cat "$out/summary.md"
 
 # A smoke run exists to catch a broken scenario: any error, failed connect,
-# lost delivery or empty result fails it (and CI with it).
+# lost delivery or empty result fails it (and CI with it); deliveries the
+# reference (nchan) lost are a warning.
 if [[ $mode == smoke ]]; then
   "$py" - "$out" <<'PY'
 import glob, json, sys
@@ -396,6 +397,13 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.json")):
         name = f"{path.rsplit('/', 1)[-1]} {series.get('label') or series.get('clients') or ''}"
         for key in ("error_count", "connect_errors", "missing_deliveries", "resyncs", "error"):
             if series.get(key):
+                # The reference (nginx+nchan) drops messages from its buffer
+                # when its subscribers fall behind on a busy machine: that is
+                # the reference's behaviour, not a broken scenario. Said, not
+                # failed; its numbers then do not compare.
+                if key == "missing_deliveries" and "_nchan" in path:
+                    print(f"bench smoke: warning: reference {name}: {key} = {series[key]}", file=sys.stderr)
+                    continue
                 problems.append(f"{name}: {key} = {series[key]}")
         for key in ("pushes", "deliveries", "documents", "pulled_documents"):
             if key in series and not series[key]:
