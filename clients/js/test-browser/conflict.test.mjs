@@ -8,33 +8,23 @@
 // no-conflict-resolution (the losing device keeps its own edit),
 // no-conflict-event (the app is never told).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   assertNoDuplicates,
   assertNoPageErrors,
+  browser,
   domMessages,
   edit,
-  launchBrowser,
   newDevice,
   openChat,
   send,
-  startServer,
+  server,
   uniqueRoom,
+  useServerAndBrowser,
   waitForTexts,
 } from './lib/harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+useServerAndBrowser();
 
 test('concurrent offline edits of one message resolve the same way on both devices', async () => {
   const room = uniqueRoom('conflict');

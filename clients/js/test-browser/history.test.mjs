@@ -6,34 +6,24 @@
 // Fails without its features (ROOMSYNC_TEST_BREAK=...): no-prune (every
 // message is kept), no-load-older (scrolling up fetches nothing).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   assertNoDuplicates,
   assertNoPageErrors,
+  browser,
   domMessages,
   indexedDbRecords,
-  launchBrowser,
   newDevice,
   openChat,
   send,
-  startServer,
+  server,
   uniqueRoom,
+  useServerAndBrowser,
   waitForPhase,
   waitForTexts,
 } from './lib/harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+useServerAndBrowser();
 
 const KEEP = 5;
 

@@ -8,35 +8,25 @@
 // offline write shows as synced), no-persisted-load (nothing is read from
 // IndexedDB on open), no-service-worker (an offline reload has no page).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   assertNoDuplicates,
   assertNoPageErrors,
+  browser,
   domMessages,
-  launchBrowser,
   newDevice,
   openChat,
   roomStatus,
   send,
-  startServer,
+  server,
   uniqueRoom,
+  useServerAndBrowser,
   waitForPhase,
   waitForTexts,
   watch,
 } from './lib/harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+useServerAndBrowser();
 
 test('a write made offline is pending, then syncs on reconnect and reaches the other device', async () => {
   const room = uniqueRoom('offline');

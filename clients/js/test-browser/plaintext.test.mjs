@@ -11,22 +11,18 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { assertNoPageErrors, indexedDbRecords, launchBrowser, startServer, uniqueRoom } from './lib/harness.mjs';
+import { test } from 'node:test';
+import {
+  assertNoPageErrors,
+  browser,
+  indexedDbRecords,
+  server,
+  uniqueRoom,
+  useServerAndBrowser,
+} from './lib/harness.mjs';
 import { chatWithSecrets, wordsIn } from './lib/chat_session.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+useServerAndBrowser();
 
 /** The SQLite database and its -wal / -shm / -journal files, concatenated. */
 function storeBytes(storePath) {

@@ -8,17 +8,18 @@
 // Fails without its feature: ROOMSYNC_TEST_BREAK=no-watchdog.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import {
   assertNoDuplicates,
   assertNoPageErrors,
-  launchBrowser,
   newDevice,
   openChat,
   roomStatus,
   send,
-  startServer,
   uniqueRoom,
+  browser,
+  server,
+  useServerAndBrowser,
   waitForTexts,
 } from './lib/harness.mjs';
 
@@ -80,23 +81,15 @@ async function startFreezableProxy(targetPort) {
   };
 }
 
-let server;
-let proxy;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  proxy = await startFreezableProxy(server.port);
-  browser = await launchBrowser();
-});
+useServerAndBrowser();
+let proxy; // started by the test: the server is there by then
 
 after(async () => {
-  await browser?.close();
   await proxy?.close();
-  await server?.stop();
 });
 
 test('a stream that goes silent is reopened and catches up', async () => {
+  proxy = await startFreezableProxy(server.port);
   const room = uniqueRoom('stalled');
   const alice = await newDevice(browser, { name: 'alice' });
   const bob = await newDevice(browser, { name: 'bob' });

@@ -7,32 +7,22 @@
 // follower's write never leaves its tab), no-stream (live changes are
 // ignored), no-handover (the waiting tab never becomes leader).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   assertNoDuplicates,
   assertNoPageErrors,
-  launchBrowser,
+  browser,
   newDevice,
   openChat,
   roomStatus,
   send,
-  startServer,
+  server,
   uniqueRoom,
+  useServerAndBrowser,
   waitForTexts,
 } from './lib/harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+useServerAndBrowser();
 
 /** Resolves to [leader, follower] of two tabs, waiting until one leads. */
 async function leaderAndFollower(tab1, tab2) {

@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -128,6 +129,26 @@ export async function startServer({ store, args = [] } = {}) {
 }
 
 // ---------------------------------------------------------------- browser
+
+/** The suite's server and browser, set by useServerAndBrowser's hooks (live bindings). */
+export let server;
+export let browser;
+
+/**
+ * Registers the hooks every browser test file needs: one roomsync serving
+ * the demo (startServer(options)) and one Chromium for the file's tests,
+ * stopped after them. Read them as `server` and `browser` (imported).
+ */
+export function useServerAndBrowser(options) {
+  before(async () => {
+    server = await startServer(options);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+}
 
 export async function launchBrowser() {
   return chromium.launch({
