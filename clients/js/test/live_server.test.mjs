@@ -20,7 +20,11 @@ let node;
 before(async () => {
   node = await startNode({ args: POLICIES });
 });
+// Rooms a failed test left open would keep the process alive: all are
+// closed at the end whatever happened.
+const opened = [];
 after(async () => {
+  await Promise.allSettled(opened.map((room) => room.close()));
   await node?.stop();
 });
 
@@ -41,6 +45,9 @@ function client(room, { password = 'pw', offline = { value: false }, ...options 
     fetch: flakyFetch(offline),
     backoff: () => new Backoff({ baseMs: 20, maxMs: 200 }),
     ...options,
+  }).then((room) => {
+    opened.push(room);
+    return room;
   });
 }
 
@@ -112,14 +119,17 @@ test('server-wins: two devices edit in the same millisecond; one edit wins on bo
   a.on('conflict', (c) => conflicts.push(['a', c]));
   b.on('conflict', (c) => conflicts.push(['b', c]));
   clock.t += 1000;
+  // Both push at once (each write schedules its push): either may land
+  // first; the other must hear of it and adopt the winner's edit.
   a.put('pins', 'p', { text: 'edit by a' });
   b.put('pins', 'p', { text: 'edit by b' });
-  await a.flush();
-  // b's stream may bring a's edit (same timestamp) before b pushes.
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  await b.flush();
-  await waitFor(() => a.store.getCell('pins', 'p', 'text') === 'edit by a' && b.store.getCell('pins', 'p', 'text') === 'edit by a', 'both hold a\'s edit');
-  assert.deepEqual(conflicts.map(([who, c]) => [who, c.local?.text, c.server?.text]), [['b', 'edit by b', 'edit by a']]);
+  await Promise.all([a.flush(), b.flush()]);
+  const text = (room) => room.store.getCell('pins', 'p', 'text');
+  await waitFor(() => text(a) === text(b) && text(a).startsWith('edit by') && conflicts.length === 1, 'both hold one edit', 20000);
+  const winner = text(a) === 'edit by a' ? 'a' : 'b';
+  const loser = winner === 'a' ? 'b' : 'a';
+  assert.deepEqual(conflicts.map(([who, c]) => [who, c.local?.text, c.server?.text]), [[loser, `edit by ${loser}`, `edit by ${winner}`]]);
+  assert.equal(a.stateOf('pins', 'p'), 'synced');
   assert.equal(b.stateOf('pins', 'p'), 'synced');
   await Promise.all([a.close(), b.close()]);
 });
