@@ -14,6 +14,7 @@ packages=(
   curl
   python3 python3-yaml
   chromium  # the browser of clients/js/test-browser (driven by playwright-core)
+  sqlite3  # tests/e2e/roomsyncctl edits a store by hand
 )
 # Node.js drives the browser-side test clients; this machine image may ship its
 # own build, so only install Debian's when there is none at all.

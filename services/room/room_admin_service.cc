@@ -21,7 +21,7 @@ namespace {
 constexpr int kExportPageDocuments = 500;
 constexpr size_t kExportMessageBytes = 1 << 20;
 // How many documents above the head CheckRoom names.
-constexpr int kNamedProblemDocuments = 10;
+constexpr size_t kNamedProblemDocuments = 10;
 
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -109,7 +109,8 @@ class WriterSink final : public ExportSink {
 }  // namespace
 
 std::vector<std::string> RoomProblems(const RoomSummary& s,
-                                      const std::vector<StoredDocument>& above_head) {
+                                      const std::vector<StoredDocument>& above_head,
+                                      bool last_seq_held) {
   std::vector<std::string> problems;
   const Seq last = s.head.last_seq;
   if (s.documents > 0 && s.min_seq < 1) {
@@ -124,7 +125,7 @@ std::vector<std::string> RoomProblems(const RoomSummary& s,
                                     " but documents hold seqs up to ", s.max_seq, " (", named,
                                     "); a reader at last_seq never sees them"));
   }
-  if (s.documents > 0 && s.max_seq < last) {
+  if (s.documents > 0 && last > 0 && !last_seq_held) {
     // Every commit's last document holds the seq the commit set as
     // last_seq, and only a later commit can replace it: the document at
     // last_seq must be there.
@@ -249,15 +250,21 @@ grpc::Status RoomAdminService::CheckRoom(grpc::ServerContext* context,
   if (absl::Status s = ValidateReadTarget(request->room(), "", config_); !s.ok()) return ToGrpc(s);
   absl::StatusOr<RoomSummary> summary = Describe(store_, request->room());
   if (!summary.ok()) return ToGrpc(summary.status());
+  const Seq last = summary->head.last_seq;
+  // The documents from last_seq on: the one at last_seq, and those above
+  // it, which no reader at the head can see.
+  absl::StatusOr<std::vector<StoredDocument>> tail = store_.ReadSince(
+      request->room(), std::max<Seq>(last - 1, 0), ReadRange{"", static_cast<int>(kNamedProblemDocuments) + 1});
+  if (!tail.ok()) return ToGrpc(tail.status());
+  const bool last_seq_held = !tail->empty() && tail->front().seq == last;
   std::vector<StoredDocument> above_head;
-  if (summary->max_seq > summary->head.last_seq) {
-    absl::StatusOr<std::vector<StoredDocument>> above = store_.ReadSince(
-        request->room(), summary->head.last_seq, ReadRange{"", kNamedProblemDocuments});
-    if (!above.ok()) return ToGrpc(above.status());
-    above_head = *std::move(above);
+  for (StoredDocument& doc : *tail) {
+    if (doc.seq > last && above_head.size() < kNamedProblemDocuments) {
+      above_head.push_back(std::move(doc));
+    }
   }
   FillInfo(*summary, response->mutable_room());
-  for (std::string& problem : RoomProblems(*summary, above_head)) {
+  for (std::string& problem : RoomProblems(*summary, above_head, last_seq_held)) {
     response->add_problems(std::move(problem));
   }
   return grpc::Status::OK;

@@ -60,11 +60,13 @@ class RoomAdminService final : public v1::RoomAdmin::Service {
 
 // The problems CheckRoom reports for `summary`, one sentence each; empty
 // when every invariant the stored rows can show holds. `above_head`: up to
-// a few documents with a seq above the head's last_seq, to name them.
+// a few documents with a seq above the head's last_seq, to name them;
+// `last_seq_held`: a document has the head's last_seq.
 // Stored documents keep only each key's newest state, so holes below
 // last_seq (the seqs of replaced states) are normal and not reported.
 std::vector<std::string> RoomProblems(const RoomSummary& summary,
-                                      const std::vector<StoredDocument>& above_head);
+                                      const std::vector<StoredDocument>& above_head,
+                                      bool last_seq_held);
 
 }  // namespace roomsync
 

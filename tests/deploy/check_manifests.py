@@ -64,6 +64,7 @@ NOT_FOR_IMAGE_BUILD = {
     "ccache", "clang", "libclang-rt-14-dev", "postgresql-15", "postgresql-client-15",
     "curl", "nodejs", "npm", "python3", "python3-yaml",
     "chromium",  # the browser tests of clients/js only
+    "sqlite3",  # the roomsyncctl e2e test only
 }
 # Always present in debian:12-slim (Essential or required by apt).
 ESSENTIAL_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}
