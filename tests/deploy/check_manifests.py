@@ -2,15 +2,22 @@
 """Checks deploy/ against the binaries it runs, without a cluster.
 
   check_manifests.py --repo DIR --room-bin PATH --gateway-bin PATH --node-bin PATH
+                     [--kubectl PATH] [--require-kustomize]
 
 Every YAML file under deploy/k8s must load. Each kustomization's
 resources, components and patches must exist; its secret sources must lie
 in a git-ignored secrets/ directory (the dev overlay's make-secrets.sh must
 write each of them; the others must be documented in deploy/README.md).
 
+No file committed under deploy/ (git ls-files) lies in a secrets/
+directory or holds a PEM private key or a signed JWT; a committed Secret
+holds only placeholders, a committed ConfigMap no password URL.
+
 Then, on the base's raw resources, and on each overlay as `kubectl
-kustomize` renders it when kubectl is on PATH (secrets made by the dev
-script, placeholders for production's):
+kustomize` renders it (secrets made by the dev script, placeholders for
+production's; kubectl is the first of PATH's and the one
+scripts/install-deps.sh installs whose kustomize is v4 or later; with
+--require-kustomize, finding none is a problem):
   - every --flag in a roomsync container's args, and every ROOMSYNC_* env
     variable (the binaries silently ignore unknown ones), is a flag in
     that binary's --help; $(VAR) references name variables defined before;
@@ -25,7 +32,15 @@ script, placeholders for production's):
     the room StatefulSet advertise (byte for byte: a gateway matches lease
     owners to its nodes by string), at least two of them, no duplicates;
   - files the binaries are told to read lie in mounted Secrets (rendered:
-    and the Secret has that key); secretKeyRefs name existing keys.
+    and the Secret has that key); secretKeyRefs name existing keys;
+  - every container (init containers too) has CPU and memory requests
+    and a memory limit; every serving container a readiness and a
+    liveness probe;
+  - no secret in plaintext: an env variable with a secret-looking name
+    holds a file path or comes from a Secret, no env value, command or
+    argument carries a URL with a password or a token; rendered: every
+    Secret comes from the overlay's secretGenerator (NAME-HASH, from its
+    git-ignored secrets/ files) unless its values are placeholders.
 
 And deploy/Dockerfile: the build stage installs scripts/install-deps.sh's
 build packages, the runtime stage installs the Debian package of every
@@ -311,7 +326,7 @@ def check_probes(c, where, container, binary, values):
     for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
         probe = container.get(kind)
         if not probe:
-            if binary and kind != "startupProbe":
+            if kind != "startupProbe":
                 c.check(False, where, f"no {kind}")
             continue
         handler = next((h for h in ("httpGet", "tcpSocket", "grpc", "exec") if h in probe), None)
@@ -377,6 +392,115 @@ def mounted_file(c, where, spec, container, path, secrets):
     c.check(False, where, f"{path} is in no volumeMount")
 
 
+# ------------------------------------------------------------ secrets
+
+SENSITIVE_NAME = re.compile(r"(?i)(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|API_?KEY|CREDENTIAL)")
+URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
+PLACEHOLDER = re.compile(r"(?i)^\s*(|placeholder|changeme|change-me|replace[-_ ]?me|example|dummy|todo|x+|"
+                         r"<[^>]*>|\$\{[^}]*\}|\$\([^)]*\))\s*$")
+PRIVATE_KEY_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----")
+JWT_LIKE = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
+
+
+def is_placeholder(value):
+    text = str(value)
+    return PLACEHOLDER.match(text) is not None or re.search(r"(?i)placeholder|replace[-_ ]?me", text) is not None
+
+
+def check_plaintext_values(c, where, container):
+    """No secret in a literal: env values with a secret-looking name must be
+    file paths or references, and no URL in env, command or args carries a
+    password (use valueFrom.secretKeyRef)."""
+    for e in container.get("env", []) or []:
+        if "value" not in e:
+            continue
+        value = str(e["value"])
+        if SENSITIVE_NAME.search(e["name"]) and not e["name"].endswith("_FILE"):
+            c.check(value.startswith("/") or is_placeholder(value), where,
+                    f"env {e['name']} holds a literal value: take it from a Secret (valueFrom.secretKeyRef)")
+        c.check(URL_WITH_PASSWORD.search(value) is None, where,
+                f"env {e['name']}: a URL with a password in plaintext (use a secretKeyRef)")
+    for a in (container.get("command") or []) + (container.get("args") or []):
+        c.check(URL_WITH_PASSWORD.search(str(a)) is None and JWT_LIKE.search(str(a)) is None, where,
+                "a password URL or a token in command/args")
+
+
+def secret_values(secret):
+    """(key, decoded text) of a Secret's data and stringData."""
+    for key, value in (secret.get("data") or {}).items():
+        try:
+            text = base64.b64decode(str(value), validate=True).decode("utf-8", "replace")
+        except (ValueError, TypeError):
+            text = str(value)
+        yield key, text
+    for key, value in (secret.get("stringData") or {}).items():
+        yield key, str(value)
+
+
+def check_committed_secrets(c, repo):
+    """Files committed under deploy/ (git's list; without git, every file
+    outside the git-ignored secrets/ directories): none under a secrets/
+    directory, no private key or token, no Secret with values that are not
+    placeholders, no ConfigMap or other object with a password URL."""
+    deploy = os.path.join(repo, "deploy")
+    files = None
+    if shutil.which("git"):
+        out = subprocess.run(["git", "-C", repo, "ls-files", "-z", "--", "deploy"], capture_output=True, text=True)
+        if out.returncode == 0:
+            files = [f for f in out.stdout.split("\0") if f]
+    tracked = files is not None
+    if files is None:
+        files = []
+        for root, dirs, names in os.walk(deploy):
+            dirs[:] = [d for d in dirs if d != "secrets"]
+            files += [os.path.relpath(os.path.join(root, n), repo) for n in names]
+    for rel in files:
+        if tracked:
+            c.check("/secrets/" not in f"/{rel}", rel, "committed inside a secrets/ directory (git rm --cached it)")
+        path = os.path.join(repo, rel)
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        c.check(PRIVATE_KEY_PEM.search(text) is None, rel, "holds a PEM private key")
+        c.check(JWT_LIKE.search(text) is None, rel, "holds what looks like a signed JWT")
+        if not rel.endswith((".yaml", ".yml")):
+            continue
+        try:
+            docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+        except yaml.YAMLError:
+            continue  # check_kustomizations reports it
+        for d in docs:
+            name = f"{rel}: {d.get('kind')}/{(d.get('metadata') or {}).get('name')}"
+            if d.get("kind") == "Secret":
+                for key, value in secret_values(d):
+                    c.check(is_placeholder(value), name,
+                            f"key {key} is committed in plaintext (base64 is not encryption): generate it "
+                            f"from a git-ignored secrets/ file with secretGenerator")
+            if d.get("kind") == "ConfigMap":
+                for key, value in (d.get("data") or {}).items():
+                    c.check(URL_WITH_PASSWORD.search(str(value)) is None and PRIVATE_KEY_PEM.search(str(value)) is None,
+                            name, f"key {key} holds a password URL or a private key")
+    return len(files)
+
+
+def check_rendered_secrets(c, label, docs, generated):
+    """Every rendered Secret comes from a secretGenerator of git-ignored
+    files (kustomize names it NAME-HASH), unless all its values are
+    placeholders."""
+    for d in docs:
+        if d.get("kind") != "Secret":
+            continue
+        name = d["metadata"]["name"]
+        from_generator = any(re.fullmatch(rf"{re.escape(g)}-[a-z0-9]{{10}}", name) for g in generated)
+        if from_generator:
+            c.check(True, label, "")
+            continue
+        for key, value in secret_values(d):
+            c.check(is_placeholder(value), f"{label}: Secret/{name}",
+                    f"key {key} is not from a secretGenerator: a committed value in plaintext")
+
+
 FILE_FLAGS = ("jwt_hs256_secret_file", "jwks_file", "upstream_token_file", "grpc_tls_cert", "grpc_tls_key",
               "grpc_tls_ca", "room_service_tls_ca", "room_service_tls_cert", "room_service_tls_key",
               "tls_cert_file", "tls_key_file")
@@ -406,6 +530,11 @@ def check_workloads(c, docs, flags_by_binary, label, secrets=None):
         for container in (spec.get("initContainers") or []) + spec["containers"]:
             where = f"{name} container {container['name']}"
             check_references(c, where, container)
+            check_plaintext_values(c, where, container)
+            resources = container.get("resources") or {}
+            c.check((resources.get("requests") or {}).get("cpu") and (resources.get("requests") or {}).get("memory")
+                    and (resources.get("limits") or {}).get("memory"), where,
+                    "needs CPU and memory requests and a memory limit")
             if secret_keys is not None:
                 for e in container.get("env", []) or []:
                     ref = (e.get("valueFrom") or {}).get("secretKeyRef")
@@ -422,8 +551,6 @@ def check_workloads(c, docs, flags_by_binary, label, secrets=None):
             check_container_flags(c, where, container, flags_by_binary[binary])
             values = container_flags(container)
             check_probes(c, where, container, binary, values)
-            c.check(container.get("resources", {}).get("requests") and container["resources"].get("limits"),
-                    where, "needs resource requests and limits")
             for p in container.get("ports", []) or []:
                 c.check(listens_on(binary, values, p["containerPort"]), where,
                         f"containerPort {p['containerPort']}: {binary} is not told to listen on it")
@@ -625,14 +752,47 @@ def check_dockerfile(c, repo, binaries, workload_docs, check_libraries=True):
 
 # ------------------------------------------------------------ main
 
+# Where scripts/install-deps.sh puts kubectl when none on PATH will do.
+INSTALLED_KUBECTL = "/usr/local/lib/roomsync/kubectl/kubectl"
+
+
+def kustomize_version(kubectl):
+    """(major, version text) of `kubectl`'s kustomize, or None."""
+    try:
+        out = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, timeout=30)
+    except OSError:
+        return None
+    m = re.search(r"^Kustomize Version: v(\d+)\S*", out.stdout, re.M)
+    return (int(m.group(1)), m.group(0)) if m else None
+
+
+def find_kubectl(requested):
+    """A kubectl whose kustomize can render components (v4+), or None, and
+    what was tried."""
+    candidates = [requested] if requested else [shutil.which("kubectl"), INSTALLED_KUBECTL]
+    tried = []
+    for k in candidates:
+        if not k or not os.path.exists(k):
+            continue
+        version = kustomize_version(k)
+        tried.append(f"{k}: {version[1] if version else 'no kustomize version'}")
+        if version and version[0] >= 4:
+            return k, version[1], tried
+    return None, None, tried
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repo", required=True)
     parser.add_argument("--room-bin", required=True)
     parser.add_argument("--gateway-bin", required=True)
     parser.add_argument("--node-bin", required=True)
-    parser.add_argument("--kubectl", default=shutil.which("kubectl"),
-                        help="renders the overlays with `kubectl kustomize` (default: kubectl on PATH)")
+    parser.add_argument("--kubectl", default=None,
+                        help="renders the overlays with `kubectl kustomize` (default: the first of kubectl "
+                             f"on PATH and {INSTALLED_KUBECTL} whose kustomize is v4 or later)")
+    parser.add_argument("--require-kustomize", action="store_true",
+                        help="a problem when no kubectl can render the overlays (CI: scripts/install-deps.sh "
+                             "installs one)")
     parser.add_argument("--skip-runtime-libraries", action="store_true",
                         help="the binaries are not built as the image builds them (sanitizers, "
                              "clang): skip checking the runtime stage's packages against their "
@@ -640,6 +800,12 @@ def main():
     args = parser.parse_args()
 
     c = Checker()
+    kubectl, kustomize, tried = find_kubectl(args.kubectl)
+    if args.require_kustomize:
+        c.check(kubectl is not None, "kubectl",
+                f"no kubectl with kustomize v4+ to render the overlays (tried: {tried or 'none found'}); "
+                f"scripts/install-deps.sh installs one")
+    committed = check_committed_secrets(c, args.repo)
     flags_by_binary = {
         "roomsync-room": flags_of(args.room_bin),
         "roomsync-gateway": flags_of(args.gateway_bin),
@@ -677,9 +843,11 @@ def main():
 
         rendered = []
         overlays = os.path.join(k8s, "overlays")
-        if args.kubectl:
+        if kubectl:
             for overlay in sorted(os.listdir(overlays)):
                 odir = os.path.join(overlays, overlay)
+                if not os.path.exists(os.path.join(odir, "kustomization.yaml")):
+                    continue
                 if overlay != "dev":
                     # Placeholders for the files an operator provides; an
                     # .env file with the keys of the dev overlay's one.
@@ -694,11 +862,14 @@ def main():
                                 text = "".join(f"{k}=placeholder\n" for k in keys)
                             with open(os.path.join(odir, source), "w") as f:
                                 f.write(text)
-                out = subprocess.run([args.kubectl, "kustomize", odir], capture_output=True, text=True, timeout=120)
+                out = subprocess.run([kubectl, "kustomize", odir], capture_output=True, text=True, timeout=120)
                 if not c.check(out.returncode == 0, f"overlays/{overlay}", f"kubectl kustomize failed: {out.stderr}"):
                     continue
                 docs = [d for d in yaml.safe_load_all(out.stdout) if d is not None]
                 check_workloads(c, docs, flags_by_binary, f"overlays/{overlay} (rendered)", secrets=True)
+                generated = [g["name"] for g in
+                             load_all(os.path.join(odir, "kustomization.yaml"))[0].get("secretGenerator") or []]
+                check_rendered_secrets(c, f"overlays/{overlay} (rendered)", docs, generated)
                 namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
                 own = [d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"]
                 c.check(len(namespaces) == 1 and list(namespaces) == own, f"overlays/{overlay}",
@@ -707,8 +878,12 @@ def main():
 
     for p in c.problems:
         print(f"PROBLEM {p}")
-    print(f"check_manifests: {c.checks} checks; overlays rendered with kubectl: "
-          f"{', '.join(rendered) if rendered else 'none (kubectl not on PATH: raw base and patches only)'}")
+    if rendered:
+        how = f"{', '.join(rendered)} (kubectl {kubectl}, {kustomize})"
+    else:
+        how = f"none (no kubectl with kustomize v4+, tried: {tried or 'none found'}; raw base and patches only)"
+    print(f"check_manifests: {c.checks} checks; {committed} committed files under deploy/ searched for "
+          f"secrets; overlays rendered: {how}")
     print(f"{c.checks - len(c.problems)} passed, {len(c.problems)} failed")
     return 1 if c.problems else 0
 
