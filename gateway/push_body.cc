@@ -2,16 +2,19 @@
 
 #include <simdjson.h>
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "base/json_text.h"
 #include "base/string_view.h"
 
 namespace roomsync {
 namespace {
 
 // simdjson's DOM validates the body (structure, UTF-8, depth) in one parse
-// but does not expose where a value's bytes are. The documents must be
+// (of a copy whose lone-surrogate escapes are masked, base/json_text.h) but
+// does not expose where a value's bytes are. The documents must be
 // forwarded as the client's bytes, so after validation we minify the body
 // and find each value's span with this scanner. It only ever runs on
 // minified, already-validated JSON, so it needs no error handling.
@@ -63,6 +66,55 @@ absl::Status ItemError(size_t index, std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("item ", index, ": ", ToAbsl(what)));
 }
 
+// The index of the top-level array item that byte `offset` of `body` lies
+// in, if it lies in one. `body` is not known to be JSON, so this only
+// follows strings and brackets and never fails.
+std::optional<size_t> ItemAt(std::string_view body, size_t offset) {
+  size_t i = body.find_first_not_of(" \t\r\n");
+  if (i == std::string_view::npos || i >= offset || body[i] != '[') return std::nullopt;
+  size_t depth = 1;
+  size_t item = 0;
+  bool in_string = false;
+  for (++i; i < offset && i < body.size(); ++i) {
+    char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      ++depth;
+    } else if (c == ']' || c == '}') {
+      if (--depth == 0) return std::nullopt;
+    } else if (c == ',' && depth == 1) {
+      ++item;
+    }
+  }
+  return item;
+}
+
+// Raw bytes that are not UTF-8 (JSON text must be UTF-8, RFC 8259 8.1):
+// where they are, never what they are.
+absl::Status NotUtf8(std::string_view body) {
+  std::optional<size_t> offset = FirstInvalidUtf8(body);
+  if (!offset) return absl::InvalidArgumentError("body is not valid UTF-8");
+  std::string what = absl::StrCat("not valid UTF-8 (byte ", *offset,
+                                  " of the body); JSON text must be UTF-8, so encode other "
+                                  "bytes, e.g. as base64");
+  std::optional<size_t> item = ItemAt(body, *offset);
+  if (!item) return absl::InvalidArgumentError(absl::StrCat("body is ", what));
+  return ItemError(*item, what);
+}
+
+constexpr std::string_view kIdNotText =
+    "document's \"id\" must decode to Unicode text: a lone UTF-16 surrogate escape (such "
+    "as \\ud83c) or \\u0000 cannot be part of an id";
+
 // The same rules as protocol/document_envelope.h, checked on the element we
 // already parsed instead of parsing the document a second time.
 absl::Status ValidateDocument(simdjson::dom::element element, std::string_view bytes,
@@ -82,6 +134,8 @@ absl::Status ValidateDocument(simdjson::dom::element element, std::string_view b
     return ItemError(index, absl::StrCat("document's \"id\" must be 1-", limits.max_id_bytes,
                                          " bytes"));
   }
+  // A lone surrogate escape reads as U+0000 in the masked copy we parsed.
+  if (id.find('\0') != std::string_view::npos) return ItemError(index, kIdNotText);
   int64_t timestamp = 0;
   if (object["timestamp"].get_int64().get(timestamp) || timestamp < 0) {
     return ItemError(index,
@@ -125,9 +179,14 @@ absl::Status ParsePushBody(std::string_view body, const DocumentLimits& limits,
     }
     parser_depth = depth;
   }
+  // RFC 8259 allows escapes of lone surrogates ("\ud83c", which
+  // JSON.stringify writes) and simdjson does not: validate a copy in which
+  // they are masked, forward the client's bytes.
+  std::optional<std::string> masked = MaskLoneSurrogateEscapes(body);
+  std::string_view parsed = masked ? std::string_view(*masked) : body;
   simdjson::dom::element root;
-  simdjson::error_code error = parser.parse(body.data(), body.size(), true).get(root);
-  if (error == simdjson::UTF8_ERROR) return absl::InvalidArgumentError("body is not valid UTF-8");
+  simdjson::error_code error = parser.parse(parsed.data(), parsed.size(), true).get(root);
+  if (error == simdjson::UTF8_ERROR) return NotUtf8(body);
   if (error == simdjson::DEPTH_ERROR) {
     return absl::InvalidArgumentError(
         absl::StrCat("body is nested deeper than ", limits.max_json_depth, " levels"));

@@ -12,11 +12,15 @@
 
 namespace roomsync {
 
-// Validates the whole batch (well-formed UTF-8 JSON, an array, item count,
-// per-document size and depth, each document's envelope) and appends one
-// PushItem per item to `request`. Each document keeps the client's bytes
-// minus insignificant whitespace. kInvalidArgument names the first bad item
-// without quoting it; `request` is then unspecified.
+// Validates the whole batch (UTF-8 JSON text as RFC 8259's grammar allows
+// it, escapes of lone UTF-16 surrogates such as "\ud83c" included; an array,
+// item count, per-document size and depth, each document's envelope) and
+// appends one PushItem per item to `request`. Each document keeps the
+// client's bytes minus insignificant whitespace, escapes unchanged. An id
+// must decode to Unicode text without U+0000 (so no lone surrogate escape).
+// kInvalidArgument names the first bad item (for bytes that are not UTF-8:
+// the item and the byte offset) without quoting it; `request` is then
+// unspecified.
 absl::Status ParsePushBody(std::string_view body, const DocumentLimits& limits,
                            v1::PushRequest* request);
 

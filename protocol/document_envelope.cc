@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/json_text.h"
 #include "base/string_view.h"
 #include "protocol/error_codes.h"
 
@@ -33,10 +34,14 @@ absl::StatusOr<simdjson::dom::element> ParseWhole(std::string_view json,
                          "payload_too_large");
   }
   simdjson::dom::parser& parser = ThreadParser(limits.max_json_depth);
+  // RFC 8259 allows escapes of lone surrogates ("\ud83c") and simdjson does
+  // not: parse a copy in which they read "\u0000" (base/json_text.h).
+  std::optional<std::string> masked = MaskLoneSurrogateEscapes(json);
+  std::string_view parsed = masked ? std::string_view(*masked) : json;
   // realloc_if_needed=true: the input is copied into simdjson's padded
-  // buffer, so any std::string is safe to pass.
+  // buffer, so the copy may go out of scope and any std::string is safe.
   simdjson::dom::element root;
-  simdjson::error_code error = parser.parse(json.data(), json.size(), true).get(root);
+  simdjson::error_code error = parser.parse(parsed.data(), parsed.size(), true).get(root);
   if (error == simdjson::DEPTH_ERROR) {
     return absl::InvalidArgumentError(absl::StrCat(
         ToAbsl(what), " is nested deeper than ", limits.max_json_depth, " levels"));
@@ -99,6 +104,12 @@ absl::StatusOr<DocumentEnvelope> ParseDocumentEnvelope(std::string_view json,
   if (id_text.empty() || id_text.size() > limits.max_id_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "document's \"id\" must be 1-", limits.max_id_bytes, " bytes, got ", id_text.size()));
+  }
+  // A lone surrogate escape reads as U+0000 in the masked copy we parsed.
+  if (id_text.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        "document's \"id\" must decode to Unicode text: a lone UTF-16 surrogate escape (such as "
+        "\\ud83c) or \\u0000 cannot be part of an id");
   }
   envelope.id = std::string(id_text);
   simdjson::dom::element reserved;

@@ -30,11 +30,12 @@ struct DocumentEnvelope {
   bool deleted = false;
 };
 
-// Parses and fully validates `json` (well-formed, valid UTF-8, within the
-// size and depth limits) as a document: a JSON object with a string "id" of
-// 1..max_id_bytes bytes, an integer "timestamp", an optional boolean
-// "_deleted", and no "_collection". kInvalidArgument says what is wrong
-// without quoting the document.
+// Parses and fully validates `json` (well-formed by RFC 8259's grammar, lone
+// surrogate escapes such as "\ud83c" included; valid UTF-8; within the size
+// and depth limits) as a document: a JSON object with a string "id" of
+// 1..max_id_bytes bytes that decodes to Unicode text without U+0000, an
+// integer "timestamp", an optional boolean "_deleted", and no "_collection".
+// kInvalidArgument says what is wrong without quoting the document.
 absl::StatusOr<DocumentEnvelope> ParseDocumentEnvelope(std::string_view json,
                                                        const DocumentLimits& limits);
 
