@@ -12,7 +12,7 @@ namespace {
 // the room row, and a foreign key would cost one more index probe per
 // document. json is stored EXTERNAL (out of line, uncompressed) because it
 // is client-side ciphertext: compressing it only burns CPU.
-constexpr std::array<Migration, 4> kPostgres = {{
+constexpr std::array<Migration, 5> kPostgres = {{
     {1, R"sql(
 CREATE TABLE rooms (
   room       TEXT COLLATE "C" PRIMARY KEY,
@@ -77,12 +77,16 @@ CREATE TABLE cluster_nodes (
   expires_at TIMESTAMPTZ NOT NULL
 );
 )sql"},
+    // RoomHead::compacted_through, raised by Store::CompactRoom.
+    {5, R"sql(
+ALTER TABLE rooms ADD COLUMN compacted_through BIGINT NOT NULL DEFAULT 0;
+)sql"},
 }};
 
 // A rowid table (not WITHOUT ROWID) for documents: rows carry up to
 // megabytes of json, and SQLite advises rowid tables for rows larger than
 // a twentieth of a page.
-constexpr std::array<Migration, 3> kSqlite = {{
+constexpr std::array<Migration, 4> kSqlite = {{
     {1, R"sql(
 CREATE TABLE rooms (
   room       TEXT PRIMARY KEY NOT NULL,
@@ -125,6 +129,10 @@ CREATE TABLE cluster_nodes (
   address       TEXT NOT NULL,
   expires_at_ms INTEGER NOT NULL
 );
+)sql"},
+    // As PostgreSQL's 5.
+    {4, R"sql(
+ALTER TABLE rooms ADD COLUMN compacted_through INTEGER NOT NULL DEFAULT 0;
 )sql"},
 }};
 

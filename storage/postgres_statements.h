@@ -130,11 +130,11 @@ WITH no_flush_wait AS (
   SELECT k.room, k.epoch, 0
   FROM unnest($1::text[], $2::text[]) AS k(room, epoch), no_flush_wait
   ON CONFLICT (room) DO NOTHING
-  RETURNING room, epoch, last_seq, stored_bytes
+  RETURNING room, epoch, last_seq, stored_bytes, compacted_through
 )
-SELECT room, epoch, last_seq, stored_bytes FROM created
+SELECT room, epoch, last_seq, stored_bytes, compacted_through FROM created
 UNION ALL
-SELECT r.room, r.epoch, r.last_seq, r.stored_bytes
+SELECT r.room, r.epoch, r.last_seq, r.stored_bytes, r.compacted_through
 FROM rooms r WHERE r.room = ANY ($1::text[]))sql";
 
 // The keys of a group of lookups (of any rooms) in one round trip, each an

@@ -239,8 +239,9 @@ void PostgresStore::OpenRoomGroup(std::span<OpenRoomRequest* const> group) {
         pqxx::nontransaction tx(conn);
         Heads heads;
         for (const pqxx::row& row : tx.exec_prepared("open_rooms", rooms_param, epochs_param)) {
-          heads[row[0].as<std::string>()] = RoomHead{
-              row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<int64_t>()};
+          heads[row[0].as<std::string>()] =
+              RoomHead{row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<int64_t>(),
+                       row[4].as<int64_t>()};
         }
         return heads;
       });
@@ -556,7 +557,8 @@ constexpr const char* kRoomSummariesSql = R"sql(
 SELECT r.room, r.epoch, r.last_seq, r.stored_bytes, a.n, a.deleted, a.bytes, a.min_seq,
        a.max_seq, a.distinct_seqs,
        coalesce((SELECT d.timestamp_ms FROM documents d
-                 WHERE d.room = r.room AND d.seq = a.max_seq AND d.seq > 0), 0)
+                 WHERE d.room = r.room AND d.seq = a.max_seq AND d.seq > 0), 0),
+       r.compacted_through
 FROM rooms r CROSS JOIN LATERAL (
   SELECT count(*) AS n, count(*) FILTER (WHERE d.deleted) AS deleted,
          coalesce(sum(octet_length(d.json)), 0)::bigint AS bytes,
@@ -568,7 +570,8 @@ FROM rooms r CROSS JOIN LATERAL (
 RoomSummary SummaryFromRow(const pqxx::row& row) {
   RoomSummary summary;
   summary.room = row[0].as<std::string>();
-  summary.head = RoomHead{row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<int64_t>()};
+  summary.head = RoomHead{row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<int64_t>(),
+                          row[11].as<int64_t>()};
   summary.documents = row[4].as<int64_t>();
   summary.deleted_documents = row[5].as<int64_t>();
   summary.document_bytes = row[6].as<int64_t>();
@@ -621,11 +624,13 @@ absl::Status PostgresStore::ExportRoom(std::string_view room, int page_size,
                              pqxx::readwrite_policy::read_only>
                tx(conn);
            pqxx::result head = tx.exec_params(
-               "SELECT epoch, last_seq, stored_bytes FROM rooms WHERE room = $1", Text(room));
+               "SELECT epoch, last_seq, stored_bytes, compacted_through FROM rooms "
+               "WHERE room = $1",
+               Text(room));
            if (head.empty()) return absl::NotFoundError("no such room");
-           if (absl::Status s = sink.Head(RoomHead{head[0][0].as<std::string>(),
-                                                   head[0][1].as<int64_t>(),
-                                                   head[0][2].as<int64_t>()});
+           if (absl::Status s = sink.Head(RoomHead{
+                   head[0][0].as<std::string>(), head[0][1].as<int64_t>(),
+                   head[0][2].as<int64_t>(), head[0][3].as<int64_t>()});
                !s.ok()) {
              return s;
            }
@@ -695,8 +700,9 @@ absl::Status PostgresStore::ImportRoom(std::string_view room, const RoomHead& he
                  "the room holds documents; import needs a new or empty room");
            }
            tx.exec_params(
-               "UPDATE rooms SET epoch = $2, last_seq = $3, stored_bytes = $4 WHERE room = $1",
-               Text(room), epoch, head.last_seq, stored_bytes);
+               "UPDATE rooms SET epoch = $2, last_seq = $3, stored_bytes = $4, "
+               "compacted_through = $5 WHERE room = $1",
+               Text(room), epoch, head.last_seq, stored_bytes, head.compacted_through);
            tx.exec_params(
                "INSERT INTO documents (room, collection, id, seq, timestamp_ms, deleted, json) "
                "SELECT $1, c, i, s, t, x, j FROM unnest($2::text[], $3::text[], $4::bigint[], "
@@ -707,6 +713,53 @@ absl::Status PostgresStore::ImportRoom(std::string_view room, const RoomHead& he
            return true;
          })
       .status();
+}
+
+absl::StatusOr<CompactionResult> PostgresStore::CompactRoom(std::string_view room,
+                                                           const CommitFence& fence,
+                                                           int64_t tombstones_before_ms) {
+  if (absl::Status s = storage_internal::CheckRoom(room); !s.ok()) return s;
+  return Run<CompactionResult>(
+      true, [&](pqxx::connection& conn) -> absl::StatusOr<CompactionResult> {
+        pqxx::work tx(conn);
+        // The same fence as a commit's (postgres_statements.h): FOR SHARE
+        // makes a node taking the shard wait for this transaction, FOR
+        // UPDATE orders it against the room's commits.
+        if (fence.lease_epoch != 0) {
+          pqxx::result lease = tx.exec_params(
+              "SELECT epoch FROM shard_leases WHERE shard = $1 FOR SHARE", fence.shard);
+          if (lease.empty() || lease[0][0].as<int64_t>() != fence.lease_epoch) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "shard ", fence.shard, " lease epoch ", fence.lease_epoch,
+                " was taken by another node"));
+          }
+        }
+        pqxx::result current = tx.exec_params(
+            "SELECT last_seq FROM rooms WHERE room = $1 FOR UPDATE", Text(room));
+        if (current.empty()) return absl::AbortedError("room was never opened");
+        if (current[0][0].as<int64_t>() != fence.expected_last_seq) {
+          return absl::AbortedError("room's last_seq moved past the compaction's fence");
+        }
+        pqxx::result done = tx.exec_params(
+            "WITH removed AS ("
+            " DELETE FROM documents WHERE room = $1 AND deleted AND timestamp_ms < $2"
+            " RETURNING seq, octet_length(json) AS bytes"
+            "), totals AS ("
+            " SELECT count(*) AS n, coalesce(sum(bytes), 0)::bigint AS bytes,"
+            " coalesce(max(seq), 0) AS max_seq FROM removed"
+            ") UPDATE rooms r SET stored_bytes = r.stored_bytes - t.bytes,"
+            " compacted_through = greatest(r.compacted_through, t.max_seq)"
+            " FROM totals t WHERE r.room = $1"
+            " RETURNING t.n, t.bytes, r.compacted_through",
+            Text(room), tombstones_before_ms);
+        if (done.empty()) return absl::InternalError("room vanished during compaction");
+        CompactionResult result;
+        result.removed = done[0][0].as<int64_t>();
+        result.removed_bytes = done[0][1].as<int64_t>();
+        result.compacted_through = done[0][2].as<int64_t>();
+        tx.commit();
+        return result;
+      });
 }
 
 }  // namespace roomsync

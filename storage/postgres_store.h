@@ -59,6 +59,8 @@ class PostgresStore final : public Store {
   absl::StatusOr<std::vector<RoomSummary>> ListRooms(std::string_view after, int limit) override;
   absl::StatusOr<std::optional<RoomSummary>> DescribeRoom(std::string_view room) override;
   absl::Status ExportRoom(std::string_view room, int page_size, ExportSink& sink) override;
+  absl::StatusOr<CompactionResult> CompactRoom(std::string_view room, const CommitFence& fence,
+                                               int64_t tombstones_before_ms) override;
   absl::Status ImportRoom(std::string_view room, const RoomHead& head,
                           std::span<const StoredDocument> documents) override;
 

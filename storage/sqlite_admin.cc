@@ -24,10 +24,10 @@ using storage_internal::SqliteStatement;
   } while (0)
 
 constexpr const char* kRoomsPage =
-    "SELECT room, epoch, last_seq, stored_bytes FROM rooms WHERE room > ?1"
+    "SELECT room, epoch, last_seq, stored_bytes, compacted_through FROM rooms WHERE room > ?1"
     " ORDER BY room LIMIT ?2";
 constexpr const char* kOneRoom =
-    "SELECT room, epoch, last_seq, stored_bytes FROM rooms WHERE room = ?1";
+    "SELECT room, epoch, last_seq, stored_bytes, compacted_through FROM rooms WHERE room = ?1";
 // The room's figures in one pass over its documents (the primary key's
 // prefix is the room). length() of a BLOB is its size in bytes without
 // reading it.
@@ -43,10 +43,25 @@ constexpr const char* kInsertRoom =
 constexpr const char* kRoomLastSeq = "SELECT last_seq FROM rooms WHERE room = ?1";
 constexpr const char* kAnyDocument = "SELECT 1 FROM documents WHERE room = ?1 LIMIT 1";
 constexpr const char* kSetHead =
-    "UPDATE rooms SET epoch = ?2, last_seq = ?3, stored_bytes = ?4 WHERE room = ?1";
+    "UPDATE rooms SET epoch = ?2, last_seq = ?3, stored_bytes = ?4, compacted_through = ?5"
+    " WHERE room = ?1";
 constexpr const char* kInsertDocument =
     "INSERT INTO documents (room, collection, id, seq, timestamp_ms, deleted, json)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+// CompactRoom's statements. The tombstones are read once for their figures
+// and deleted by the same predicate inside one write transaction, so both
+// see the same rows.
+constexpr const char* kLeaseEpoch = "SELECT epoch FROM shard_leases WHERE shard = ?1";
+constexpr const char* kOldTombstones =
+    "SELECT count(*), coalesce(sum(length(CAST(json AS BLOB))), 0), coalesce(max(seq), 0)"
+    " FROM documents WHERE room = ?1 AND deleted <> 0 AND timestamp_ms < ?2";
+constexpr const char* kDeleteOldTombstones =
+    "DELETE FROM documents WHERE room = ?1 AND deleted <> 0 AND timestamp_ms < ?2";
+constexpr const char* kMarkCompacted =
+    "UPDATE rooms SET stored_bytes = stored_bytes - ?2,"
+    " compacted_through = max(compacted_through, ?3) WHERE room = ?1";
+constexpr const char* kCompactedThrough = "SELECT compacted_through FROM rooms WHERE room = ?1";
 
 constexpr const char* kExportPage =
     "SELECT collection, id, seq, timestamp_ms, deleted, json FROM documents"
@@ -78,7 +93,8 @@ absl::Status AddFigures(SqliteDb& db, RoomSummary& summary) {
 RoomSummary SummaryFromRow(const SqliteStatement& row) {
   RoomSummary summary;
   summary.room = row.ColumnString(0);
-  summary.head = RoomHead{row.ColumnString(1), row.ColumnInt64(2), row.ColumnInt64(3)};
+  summary.head = RoomHead{row.ColumnString(1), row.ColumnInt64(2), row.ColumnInt64(3),
+                          row.ColumnInt64(4)};
   return summary;
 }
 
@@ -229,6 +245,7 @@ absl::Status SqliteStore::ImportRoom(std::string_view room, const RoomHead& head
       RETURN_IF_ERROR(set->BindText(2, epoch));
       RETURN_IF_ERROR(set->BindInt64(3, head.last_seq));
       RETURN_IF_ERROR(set->BindInt64(4, stored_bytes));
+      RETURN_IF_ERROR(set->BindInt64(5, head.compacted_through));
       RETURN_IF_ERROR(set->Step().status());
     }
     for (const StoredDocument& doc : documents) {
@@ -248,6 +265,78 @@ absl::Status SqliteStore::ImportRoom(std::string_view room, const RoomHead& head
   }();
   if (writer_->InTransaction()) (void)writer_->Exec("ROLLBACK");
   return status;
+}
+
+absl::StatusOr<CompactionResult> SqliteStore::CompactRoom(std::string_view room,
+                                                         const CommitFence& fence,
+                                                         int64_t tombstones_before_ms) {
+  RETURN_IF_ERROR(storage_internal::CheckRoom(room));
+  // The writer's lock orders the compaction against every group commit,
+  // as the fence does on PostgreSQL.
+  absl::MutexLock lock(&writer_mu_);
+  RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
+  absl::StatusOr<CompactionResult> result = [&]() -> absl::StatusOr<CompactionResult> {
+    if (fence.lease_epoch != 0) {
+      absl::StatusOr<SqliteStatement> lease = writer_->Prepare(kLeaseEpoch);
+      if (!lease.ok()) return lease.status();
+      RETURN_IF_ERROR(lease->BindInt64(1, fence.shard));
+      absl::StatusOr<bool> row = lease->Step();
+      if (!row.ok()) return row.status();
+      if (!*row || lease->ColumnInt64(0) != fence.lease_epoch) {
+        return absl::FailedPreconditionError(absl::StrCat("shard ", fence.shard, " lease epoch ",
+                                                          fence.lease_epoch,
+                                                          " was taken by another node"));
+      }
+    }
+    {
+      absl::StatusOr<SqliteStatement> select = writer_->Prepare(kRoomLastSeq);
+      if (!select.ok()) return select.status();
+      RETURN_IF_ERROR(select->BindText(1, room));
+      absl::StatusOr<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::AbortedError("room was never opened");
+      if (select->ColumnInt64(0) != fence.expected_last_seq) {
+        return absl::AbortedError("room's last_seq moved past the compaction's fence");
+      }
+    }
+    CompactionResult result;
+    {
+      absl::StatusOr<SqliteStatement> figures = writer_->Prepare(kOldTombstones);
+      if (!figures.ok()) return figures.status();
+      RETURN_IF_ERROR(figures->BindText(1, room));
+      RETURN_IF_ERROR(figures->BindInt64(2, tombstones_before_ms));
+      absl::StatusOr<bool> row = figures->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::InternalError("aggregate returned no row");
+      result.removed = figures->ColumnInt64(0);
+      result.removed_bytes = figures->ColumnInt64(1);
+      result.compacted_through = figures->ColumnInt64(2);
+    }
+    if (result.removed > 0) {
+      absl::StatusOr<SqliteStatement> remove = writer_->Prepare(kDeleteOldTombstones);
+      if (!remove.ok()) return remove.status();
+      RETURN_IF_ERROR(remove->BindText(1, room));
+      RETURN_IF_ERROR(remove->BindInt64(2, tombstones_before_ms));
+      RETURN_IF_ERROR(remove->Step().status());
+      absl::StatusOr<SqliteStatement> mark = writer_->Prepare(kMarkCompacted);
+      if (!mark.ok()) return mark.status();
+      RETURN_IF_ERROR(mark->BindText(1, room));
+      RETURN_IF_ERROR(mark->BindInt64(2, result.removed_bytes));
+      RETURN_IF_ERROR(mark->BindInt64(3, result.compacted_through));
+      RETURN_IF_ERROR(mark->Step().status());
+    }
+    absl::StatusOr<SqliteStatement> through = writer_->Prepare(kCompactedThrough);
+    if (!through.ok()) return through.status();
+    RETURN_IF_ERROR(through->BindText(1, room));
+    absl::StatusOr<bool> row = through->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::InternalError("room vanished during compaction");
+    result.compacted_through = through->ColumnInt64(0);
+    RETURN_IF_ERROR(writer_->Exec("COMMIT"));
+    return result;
+  }();
+  if (writer_->InTransaction()) (void)writer_->Exec("ROLLBACK");
+  return result;
 }
 
 }  // namespace roomsync

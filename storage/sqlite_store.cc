@@ -30,7 +30,7 @@ constexpr int kMaxReaders = 4;
 #define DOC_COLUMNS "collection, id, seq, timestamp_ms, deleted, json"
 
 constexpr const char* kSelectRoom =
-    "SELECT epoch, last_seq, stored_bytes FROM rooms WHERE room = ?1";
+    "SELECT epoch, last_seq, stored_bytes, compacted_through FROM rooms WHERE room = ?1";
 constexpr const char* kInsertRoom =
     "INSERT INTO rooms (room, epoch, last_seq) VALUES (?1, ?2, 0) "
     "ON CONFLICT (room) DO NOTHING";
@@ -63,7 +63,8 @@ StoredDocument DocumentFromRow(const SqliteStatement& row) {
 
 // A row of kSelectRoom.
 RoomHead HeadFromRow(const SqliteStatement& row) {
-  return RoomHead{row.ColumnString(0), row.ColumnInt64(1), row.ColumnInt64(2)};
+  return RoomHead{row.ColumnString(0), row.ColumnInt64(1), row.ColumnInt64(2),
+                  row.ColumnInt64(3)};
 }
 
 // journal_mode is persistent in the file, and switching to WAL needs an

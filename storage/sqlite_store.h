@@ -55,6 +55,8 @@ class SqliteStore final : public Store {
   absl::Status ExportRoom(std::string_view room, int page_size, ExportSink& sink) override;
   absl::Status ImportRoom(std::string_view room, const RoomHead& head,
                           std::span<const StoredDocument> documents) override;
+  absl::StatusOr<CompactionResult> CompactRoom(std::string_view room, const CommitFence& fence,
+                                               int64_t tombstones_before_ms) override;
 
  private:
   using Db = storage_internal::SqliteDb;

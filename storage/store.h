@@ -52,6 +52,18 @@ struct RoomHead {
   // state per key, tombstones included: what the room occupies, for
   // per-room quotas. Maintained by Commit from its stored_bytes_delta.
   int64_t stored_bytes = 0;
+  // The highest seq of a tombstone removed by compaction (Store::
+  // CompactRoom); 0 = none ever removed. A reader whose position is below
+  // it may have missed a deletion that is no longer stored, so it cannot
+  // continue from there and must start over (docs/api.md, Compaction).
+  Seq compacted_through = 0;
+};
+
+// What Store::CompactRoom removed.
+struct CompactionResult {
+  int64_t removed = 0;        // tombstones removed
+  int64_t removed_bytes = 0;  // their json sizes, taken off stored_bytes
+  Seq compacted_through = 0;  // the room's, after the call
 };
 
 // The condition a commit is made under. Today the last sequence number the
@@ -236,8 +248,8 @@ class Store {
   virtual absl::Status ExportRoom(std::string_view room, int page_size, ExportSink& sink) = 0;
 
   // Writes an exported room's documents as they were: their seqs, stored
-  // bytes and order unchanged, with head.epoch (empty: a fresh one) and
-  // head.last_seq, and stored_bytes summed from the documents
+  // bytes and order unchanged, with head.epoch (empty: a fresh one),
+  // head.last_seq and head.compacted_through, and stored_bytes summed from the documents
   // (head.stored_bytes is ignored). One transaction: all or nothing.
   // The room must be new or empty (opened, nothing ever committed):
   // kFailedPrecondition otherwise, and nothing is written. A commit racing
@@ -247,6 +259,19 @@ class Store {
   // repeated key, or a name that Commit would refuse.
   virtual absl::Status ImportRoom(std::string_view room, const RoomHead& head,
                                   std::span<const StoredDocument> documents) = 0;
+
+  // Removes the room's tombstones whose timestamp_ms is below
+  // `tombstones_before_ms`, takes their sizes off stored_bytes and raises
+  // compacted_through to the highest seq removed (never lowers it), in one
+  // transaction under `fence` as Commit's (keys_are_new is ignored):
+  // written by the room's writer, between its commits, so that its view of
+  // the head stays exact. Live documents are never touched. Errors as
+  // Commit's: kFailedPrecondition (lease lost), kAborted (last_seq moved or
+  // the room was never opened), kUnavailable, kUnknown; nothing was
+  // removed on any of them but kUnknown.
+  virtual absl::StatusOr<CompactionResult> CompactRoom(std::string_view room,
+                                                       const CommitFence& fence,
+                                                       int64_t tombstones_before_ms) = 0;
 };
 
 // How a store may use the resources behind it.
