@@ -18,6 +18,7 @@
 #include "base/file.h"
 #include "roomsync/v1/roomsync_admin.grpc.pb.h"
 #include "tools/roomsyncctl/args.h"
+#include "tools/roomsyncctl/durable_object_import.h"
 #include "tools/roomsyncctl/export_format.h"
 #include "tools/roomsyncctl/token.h"
 
@@ -74,6 +75,7 @@ bool JsonOutput(const ParsedArgs& args) { return args.Get("output", "table") == 
 // A connection to a room node's RoomAdmin service with the call options.
 struct Admin {
   std::unique_ptr<v1::RoomAdmin::Stub> stub;
+  std::shared_ptr<grpc::Channel> channel;  // also for the public RoomSync API
   std::string token;
   absl::Duration timeout = absl::Seconds(60);
 
@@ -125,7 +127,8 @@ absl::StatusOr<Admin> Connect(const ParsedArgs& args) {
         "say how to reach the node: --tls_ca (TLS, with --tls_cert/--tls_key for mTLS) or "
         "--grpc_plaintext for local use");
   }
-  admin.stub = v1::RoomAdmin::NewStub(grpc::CreateCustomChannel(target, credentials, channel_args));
+  admin.channel = grpc::CreateCustomChannel(target, credentials, channel_args);
+  admin.stub = v1::RoomAdmin::NewStub(admin.channel);
   return admin;
 }
 
@@ -578,6 +581,18 @@ const std::vector<Command>& Commands() {
        {{"all", false, "every room"}},
        true,
        Check},
+      {"import-durable-object", kDurableObjectImportUsage, kDurableObjectImportSummary,
+       DurableObjectImportOptions(), true,
+       [](const ParsedArgs& args, std::ostream& out, std::ostream& err) {
+         return ImportDurableObject(
+             args,
+             [&args]() -> absl::StatusOr<RoomSyncConnection> {
+               absl::StatusOr<Admin> admin = Connect(args);
+               if (!admin.ok()) return admin.status();
+               return RoomSyncConnection{admin->channel, admin->token, admin->timeout};
+             },
+             out, err);
+       }},
   };
   return *commands;
 }
@@ -585,7 +600,7 @@ const std::vector<Command>& Commands() {
 size_t Positionals(const Command& command) {
   const std::string name = command.name;
   if (name == "rooms show" || name == "export") return 1;
-  if (name == "import") return 2;
+  if (name == "import" || name == "import-durable-object") return 2;
   return 0;
 }
 
@@ -595,7 +610,7 @@ std::string TopHelp() {
       "The operators' tool for roomsync room nodes (RoomAdmin gRPC API).\n\ncommands:\n";
   for (const Command& c : Commands()) {
     std::string name = absl::StrCat("  ", c.name);
-    name.resize(18, ' ');
+    name.resize(std::max<size_t>(18, name.size() + 2), ' ');
     absl::StrAppend(&text, name, c.usage, "\n");
   }
   absl::StrAppend(&text,
