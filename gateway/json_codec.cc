@@ -67,13 +67,22 @@ absl::StatusOr<std::optional<v1::Checkpoint>> ParseCheckpoint(std::string_view j
   v1::Checkpoint checkpoint;
   checkpoint.set_seq(seq);
   checkpoint.set_epoch(std::string(epoch));
+  // Optional (docs/api.md, Compaction): handed out by pulls of a room whose
+  // tombstones were compacted.
+  if (simdjson::dom::element compacted; !object["compacted"].get(compacted)) {
+    int64_t value = 0;
+    if (compacted.get_int64().get(value) || value < 0) return BadCheckpoint();
+    checkpoint.set_compacted(value);
+  }
   return std::optional<v1::Checkpoint>(std::move(checkpoint));
 }
 
 void AppendCheckpoint(std::string& out, const v1::Checkpoint& checkpoint) {
   absl::StrAppend(&out, R"({"seq":)", checkpoint.seq(), R"(,"epoch":")");
   AppendJsonEscaped(out, checkpoint.epoch());
-  out += "\"}";
+  out += '"';
+  if (checkpoint.compacted() > 0) absl::StrAppend(&out, R"(,"compacted":)", checkpoint.compacted());
+  out += '}';
 }
 
 std::string CheckpointJson(const v1::Checkpoint& checkpoint) {
@@ -119,6 +128,11 @@ std::string EncodePullBody(const v1::PullResponse& response, bool with_collectio
   out.reserve(TotalJsonBytes(response.documents()) + 64);
   std::vector<const v1::Document*> documents = Pointers(response.documents());
   AppendChangesBody(out, documents, response.checkpoint(), with_collection);
+  if (response.reset()) {
+    // Additive to PROTOCOL.md: present only when the pull started over.
+    out.pop_back();
+    out += R"(,"reset":true})";
+  }
   return out;
 }
 

@@ -55,6 +55,7 @@ class StreamCatchUp : public std::enable_shared_from_this<StreamCatchUp> {
     if (response.checkpoint().epoch() != cursor_.epoch()) {
       return session_->Resync("the room's epoch changed");
     }
+    if (response.reset()) return session_->Resync("the checkpoint predates the room's compaction");
     const int count = response.documents_size();
     if (count > 0) {
       std::vector<const v1::Document*> documents;

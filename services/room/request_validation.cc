@@ -113,7 +113,11 @@ absl::StatusOr<std::optional<ClientCheckpoint>> ReadCheckpoint(bool present,
   if (checkpoint.seq() == 0 && checkpoint.epoch().empty()) {
     return std::optional<ClientCheckpoint>();  // {} is the beginning
   }
-  return std::optional<ClientCheckpoint>(ClientCheckpoint{checkpoint.seq(), checkpoint.epoch()});
+  if (checkpoint.compacted() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(ToAbsl(field), ".compacted must not be negative"));
+  }
+  return std::optional<ClientCheckpoint>(
+      ClientCheckpoint{checkpoint.seq(), checkpoint.epoch(), checkpoint.compacted()});
 }
 
 absl::StatusOr<int> ReadPageSize(int requested, std::string_view field) {

@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "base/log.h"
 #include "base/string_view.h"
 #include "services/room/change_subscriber.h"
@@ -31,6 +32,35 @@ constexpr int kGroupsWithoutGuessAfterMiss = 16;
 constexpr std::string_view kMovedReason = "room moved to another node";
 // Page size of store reads during a subscriber's catch-up.
 constexpr int kCatchUpPage = 500;
+// A pull that raced with a compaction is read again, at most this often
+// (a compaction of a chat room takes milliseconds).
+constexpr int kMaxReadsAroundCompaction = 50;
+constexpr absl::Duration kCompactionPoll = absl::Milliseconds(10);
+constexpr std::string_view kCompactedReason = "checkpoint older than the room's compaction";
+
+// Whether a reader at `checkpoint` (seq > 0, the room's epoch) has seen
+// every removal the room's compactions made: it is past the highest seq
+// removed, or was handed out after the last compaction that raised it (a
+// pass from the beginning that started after the compaction never held the
+// documents whose tombstones it removed).
+bool ContinuesAfterCompaction(const ClientCheckpoint& checkpoint, const RoomHead& head) {
+  return checkpoint.seq >= head.compacted_through || checkpoint.compacted == head.compacted_through;
+}
+
+// Where a pull from `checkpoint` starts in a room whose head is `head`: the
+// checkpoint's seq, or the beginning (with *reset) when it cannot be
+// continued: another epoch, or a compaction since, so the client may hold
+// documents whose deletion is no longer stored.
+Seq PullStart(const std::optional<ClientCheckpoint>& checkpoint, const RoomHead& head,
+              bool* reset) {
+  *reset = false;
+  if (!checkpoint.has_value() || checkpoint->seq <= 0) return 0;
+  if (checkpoint->epoch == head.epoch && ContinuesAfterCompaction(*checkpoint, head)) {
+    return checkpoint->seq;
+  }
+  *reset = true;
+  return 0;
+}
 
 std::vector<SharedDocument> Share(std::vector<StoredDocument> documents) {
   std::vector<SharedDocument> shared;
@@ -142,6 +172,13 @@ void Room::RunCommits() {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      if (group.empty() && !compactions_.empty()) {
+        PendingCompaction compaction = std::move(compactions_.front());
+        compactions_.pop_front();
+        lock.Release();
+        RunCompaction(compaction);
+        continue;
+      }
       if (group.empty()) {
         commit_running_ = false;
         return;
@@ -174,16 +211,12 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
       break;
     }
     head = *loaded;
-    CommitFence fence{.expected_last_seq = head.last_seq};
-    if (context_.leases != nullptr) {
-      std::optional<int64_t> epoch = context_.leases->EpochFor(shard_);
-      if (!epoch.has_value()) {
-        status = absl::FailedPreconditionError(absl::StrCat(ToAbsl(kMovedReason), "; retry"));
-        break;
-      }
-      fence.shard = shard_;
-      fence.lease_epoch = *epoch;
+    absl::StatusOr<CommitFence> fenced = FenceFrom(head);
+    if (!fenced.ok()) {
+      status = fenced.status();
+      break;
     }
+    CommitFence fence = *fenced;
     // The stored state of every key of the group, in one round trip; none
     // in a room that has never committed (every stored document has a seq
     // of at most last_seq), so a new room's first push needs no Lookup.
@@ -282,21 +315,105 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
   }
 }
 
+absl::StatusOr<CommitFence> Room::FenceFrom(const RoomHead& head) const {
+  CommitFence fence{.expected_last_seq = head.last_seq};
+  if (context_.leases != nullptr) {
+    std::optional<int64_t> epoch = context_.leases->EpochFor(shard_);
+    if (!epoch.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(ToAbsl(kMovedReason), "; retry"));
+    }
+    fence.shard = shard_;
+    fence.lease_epoch = *epoch;
+  }
+  return fence;
+}
+
+void Room::Compact(int64_t tombstones_before_ms, CompactDone done) {
+  bool start = false;
+  {
+    absl::MutexLock lock(&mu_);
+    Touch();
+    compactions_.push_back(PendingCompaction{tombstones_before_ms, std::move(done)});
+    if (!commit_running_) start = commit_running_ = true;
+  }
+  if (start) boost::asio::post(*context_.executor, [self = shared_from_this()] { self->RunCommits(); });
+}
+
+void Room::RunCompaction(PendingCompaction& compaction) {
+  absl::StatusOr<CompactionResult> result = absl::InternalError("compaction not attempted");
+  for (int attempt = 1; attempt <= kMaxCommitAttempts; ++attempt) {
+    absl::StatusOr<RoomHead> head = LoadHead();
+    if (!head.ok()) {
+      result = head.status();
+      break;
+    }
+    absl::StatusOr<CommitFence> fence = FenceFrom(*head);
+    if (!fence.ok()) {
+      result = fence.status();
+      break;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      compacting_ = true;
+      compaction_bound_ = head->last_seq;
+      ++compactions_started_;
+    }
+    result = context_.store->CompactRoom(name_, *fence, compaction.tombstones_before_ms);
+    absl::MutexLock lock(&mu_);
+    compacting_ = false;
+    if (result.ok()) {
+      head_.compacted_through = std::max(head_.compacted_through, result->compacted_through);
+      if (loaded_) {
+        head_.stored_bytes -= result->removed_bytes;
+        // The cache may hold removed tombstones; a pull from the beginning
+        // must not be served them from memory while the store has none.
+        if (result->removed > 0) recent_.Reset(head_.last_seq);
+      }
+      Log(LogLevel::kInfo, "room_compacted",
+          {{"room", name_},
+           {"removed", result->removed},
+           {"compacted_through", result->compacted_through}});
+      break;
+    }
+    const absl::StatusCode code = result.status().code();
+    if (code == absl::StatusCode::kFailedPrecondition) {
+      ForgetHeadLocked(kMovedReason);
+      result = absl::FailedPreconditionError(absl::StrCat(ToAbsl(kMovedReason), "; retry"));
+      break;
+    }
+    if (code == absl::StatusCode::kUnknown) {
+      // It may have removed tombstones up to the bound: assume so until
+      // the head is reloaded from the store.
+      head_.compacted_through = std::max(head_.compacted_through, compaction_bound_);
+    }
+    ForgetHeadLocked(code == absl::StatusCode::kAborted ? "room changed by another writer"
+                                                        : "compaction outcome unknown");
+    if (code != absl::StatusCode::kAborted) break;
+  }
+  std::move(compaction.done)(std::move(result));
+}
+
+bool Room::ReadMayMissRemovalsLocked(Seq position, int64_t started_before) const {
+  if (!compacting_ && compactions_started_ == started_before) return false;
+  // Whatever it removed has a seq of at most the last_seq it was fenced on.
+  return position < compaction_bound_;
+}
+
 void Room::Pull(ReadRequest request, ReadDone done) {
   {
     absl::ReleasableMutexLock lock(&mu_);
     Touch();
     if (loaded_) {
-      Seq after = 0;
-      if (request.checkpoint.has_value() && request.checkpoint->epoch == head_.epoch) {
-        after = request.checkpoint->seq;
-      }
+      bool reset = false;
+      const Seq after = PullStart(request.checkpoint, head_, &reset);
       if (recent_.Covers(after)) {
         ReadResult result;
+        result.reset = reset;
         result.documents = recent_.ReadSince(after, request.collection, request.limit);
         result.head = head_;
-        result.checkpoint = ClientCheckpoint{
-            result.documents.empty() ? after : result.documents.back()->seq, head_.epoch};
+        result.checkpoint =
+            ClientCheckpoint{result.documents.empty() ? after : result.documents.back()->seq,
+                             head_.epoch, head_.compacted_through};
         context_.metrics->CountRead("pull", /*from_cache=*/true);
         lock.Release();
         std::move(done)(std::move(result));
@@ -322,11 +439,11 @@ void Room::History(ReadRequest request, ReadDone done) {
 void Room::ReadFromStore(ReadRequest request, ReadDone done, bool history) {
   absl::StatusOr<RoomHead> head = LoadHead();
   if (!head.ok()) return std::move(done)(head.status());
-  bool same_epoch = request.checkpoint.has_value() && request.checkpoint->epoch == head->epoch;
-  Seq position = same_epoch ? request.checkpoint->seq : 0;
   ReadResult result;
   result.head = *head;
   if (history) {
+    bool same_epoch = request.checkpoint.has_value() && request.checkpoint->epoch == head->epoch;
+    Seq position = same_epoch ? request.checkpoint->seq : 0;
     // One more than asked tells whether an older page exists.
     ReadRange range{request.collection, request.limit + 1};
     absl::StatusOr<std::vector<StoredDocument>> page =
@@ -335,15 +452,42 @@ void Room::ReadFromStore(ReadRequest request, ReadDone done, bool history) {
     bool more = page->size() > static_cast<size_t>(request.limit);
     if (more) page->pop_back();
     result.documents = Share(std::move(*page));
-    if (more) result.checkpoint = ClientCheckpoint{result.documents.back()->seq, head->epoch};
+    if (more) result.checkpoint = ClientCheckpoint{result.documents.back()->seq, head->epoch, 0};
   } else {
-    ReadRange range{request.collection, request.limit};
-    absl::StatusOr<std::vector<StoredDocument>> page =
-        context_.store->ReadSince(name_, position, range);
-    if (!page.ok()) return std::move(done)(page.status());
-    result.documents = Share(std::move(*page));
-    result.checkpoint = ClientCheckpoint{
-        result.documents.empty() ? position : result.documents.back()->seq, head->epoch};
+    for (int read = 1;; ++read) {
+      int64_t started_before = 0;
+      {
+        absl::MutexLock lock(&mu_);
+        started_before = compactions_started_;
+        head->compacted_through = std::max(head->compacted_through, head_.compacted_through);
+      }
+      Seq position = PullStart(request.checkpoint, *head, &result.reset);
+      ReadRange range{request.collection, request.limit};
+      absl::StatusOr<std::vector<StoredDocument>> page =
+          context_.store->ReadSince(name_, position, range);
+      if (!page.ok()) return std::move(done)(page.status());
+      bool again = false;
+      {
+        absl::MutexLock lock(&mu_);
+        again = ReadMayMissRemovalsLocked(position, started_before);
+      }
+      if (again) {
+        // A compaction ran or runs beside this read: the page may lack a
+        // tombstone it removed. Read again once it is over, from the
+        // beginning if the checkpoint is now too old.
+        if (read == kMaxReadsAroundCompaction) {
+          return std::move(done)(absl::UnavailableError("the room is being compacted; retry"));
+        }
+        absl::SleepFor(kCompactionPoll);
+        continue;
+      }
+      result.head = *head;
+      result.documents = Share(std::move(*page));
+      result.checkpoint =
+          ClientCheckpoint{result.documents.empty() ? position : result.documents.back()->seq,
+                           head->epoch, head->compacted_through};
+      break;
+    }
   }
   context_.metrics->CountRead(history ? "history" : "pull", /*from_cache=*/false);
   std::move(done)(std::move(result));
@@ -366,6 +510,7 @@ void Room::Subscribe(std::shared_ptr<ChangeSubscriber> subscriber,
     }
     if (from->seq == 0) from->epoch = head->epoch;  // the beginning of any epoch
     if (from->epoch != head->epoch) return subscriber->OnResync("checkpoint of another epoch");
+    if (!ContinuesAfterCompaction(*from, *head)) return subscriber->OnResync(kCompactedReason);
     self->CatchUpAndRegister(std::move(subscriber), std::move(*from));
   });
 }
@@ -378,6 +523,7 @@ void Room::CatchUpAndRegister(std::shared_ptr<ChangeSubscriber> subscriber,
   const size_t max_catch_up = context_.config->max_subscribe_catch_up;
   for (;;) {
     Seq head_before_read = 0;
+    int64_t started_before = 0;
     {
       absl::ReleasableMutexLock lock(&mu_);
       if (!loaded_ || head_.epoch != from.epoch) {
@@ -405,11 +551,18 @@ void Room::CatchUpAndRegister(std::shared_ptr<ChangeSubscriber> subscriber,
         return;
       }
       head_before_read = head_.last_seq;
+      started_before = compactions_started_;
     }
     ReadRange range{collection, kCatchUpPage};
     absl::StatusOr<std::vector<StoredDocument>> page =
         context_.store->ReadSince(name_, position, range);
     if (!page.ok()) return subscriber->OnResync("store unavailable during catch-up");
+    {
+      absl::MutexLock lock(&mu_);
+      if (ReadMayMissRemovalsLocked(position, started_before)) {
+        return subscriber->OnResync(kCompactedReason);
+      }
+    }
     context_.metrics->CountRead("subscribe", /*from_cache=*/false);
     bool complete = page->size() < static_cast<size_t>(kCatchUpPage);
     // A commit is visible in the store before this room publishes it (and

@@ -69,6 +69,8 @@ struct PushOutcome {
 struct ClientCheckpoint {
   Seq seq = 0;
   std::string epoch;
+  // The room's compacted_through when a pull handed this checkpoint out.
+  Seq compacted = 0;
 };
 
 struct ReadRequest {
@@ -83,12 +85,18 @@ struct ReadResult {
   // Pull: the checkpoint to hand back. History: the `before` of the next
   // page, nullopt when there is no older document.
   std::optional<ClientCheckpoint> checkpoint;
+  // Pull: the request's checkpoint could not be continued (another epoch,
+  // or older than the room's compaction), so this is the beginning of the
+  // room: a client drops what it holds that the pull from here does not
+  // bring back (docs/api.md, Compaction).
+  bool reset = false;
 };
 
 class Room : public std::enable_shared_from_this<Room> {
  public:
   using PushDone = absl::AnyInvocable<void(absl::StatusOr<PushOutcome>) &&>;
   using ReadDone = absl::AnyInvocable<void(absl::StatusOr<ReadResult>) &&>;
+  using CompactDone = absl::AnyInvocable<void(absl::StatusOr<CompactionResult>) &&>;
 
   Room(std::string name, const RoomContext& context);
   ~Room();
@@ -118,6 +126,14 @@ class Room : public std::enable_shared_from_this<Room> {
   // Documents before the request's checkpoint, newest first.
   void History(ReadRequest request, ReadDone done);
 
+  // Removes the room's tombstones whose timestamp is below
+  // `tombstones_before_ms` (Store::CompactRoom), between two of its group
+  // commits so that the room's head stays exact. Afterwards a pull from a
+  // checkpoint below the room's compacted_through starts over (reset) and
+  // so does a subscription (resync); one racing with the compaction is
+  // served again, never from a page that may lack a removed tombstone.
+  void Compact(int64_t tombstones_before_ms, CompactDone done);
+
   // Starts delivering to `subscriber`: with a checkpoint, everything after
   // it first (no gap, no duplicate with what follows), then live changes.
   void Subscribe(std::shared_ptr<ChangeSubscriber> subscriber,
@@ -138,10 +154,24 @@ class Room : public std::enable_shared_from_this<Room> {
     PushPlan plan;
     PushDone done;
   };
+  struct PendingCompaction {
+    int64_t tombstones_before_ms = 0;
+    CompactDone done;
+  };
 
   absl::StatusOr<RoomHead> LoadHead();  // executor threads only
   void RunCommits();                    // executor; one at a time per room
   void CommitGroup(std::vector<PendingPush>& group);
+  void RunCompaction(PendingCompaction& compaction);
+  // The fence of a write from `head`: kFailedPrecondition when this node
+  // no longer holds the room's shard.
+  absl::StatusOr<CommitFence> FenceFrom(const RoomHead& head) const;
+  // Whether a store read from `position` that began when the room's
+  // compactions_started_ was `started_before` may lack a tombstone a
+  // compaction removed meanwhile: one started since (or runs) and may have
+  // removed seqs above `position`.
+  bool ReadMayMissRemovalsLocked(Seq position, int64_t started_before) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadFromStore(ReadRequest request, ReadDone done, bool history);
   void CatchUpAndRegister(std::shared_ptr<ChangeSubscriber> subscriber, ClientCheckpoint from);
   void ForgetHeadLocked(std::string_view reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -156,6 +186,13 @@ class Room : public std::enable_shared_from_this<Room> {
   RoomHead head_ ABSL_GUARDED_BY(mu_);
   RecentChanges recent_ ABSL_GUARDED_BY(mu_);
   std::deque<PendingPush> queue_ ABSL_GUARDED_BY(mu_);
+  // Run by RunCommits before the next group, so never beside a commit.
+  std::deque<PendingCompaction> compactions_ ABSL_GUARDED_BY(mu_);
+  // A compaction is in the store now; it may raise compacted_through up to
+  // compaction_bound_ (the last_seq it is fenced on).
+  bool compacting_ ABSL_GUARDED_BY(mu_) = false;
+  Seq compaction_bound_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t compactions_started_ ABSL_GUARDED_BY(mu_) = 0;
   bool commit_running_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::shared_ptr<ChangeSubscriber>> subscribers_ ABSL_GUARDED_BY(mu_);
   absl::Time last_used_ ABSL_GUARDED_BY(mu_);

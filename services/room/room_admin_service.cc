@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "base/log.h"
 #include "cluster/shard_map.h"
 #include "services/room/request_validation.h"
@@ -41,6 +43,7 @@ void FillInfo(const RoomSummary& summary, v1::RoomInfo* info) {
   info->set_last_write_ms(summary.last_write_ms);
   info->set_min_seq(summary.min_seq);
   info->set_max_seq(summary.max_seq);
+  info->set_compacted_through(summary.head.compacted_through);
 }
 
 void FillDocument(const StoredDocument& doc, v1::ExportedDocument* out) {
@@ -71,6 +74,7 @@ class WriterSink final : public ExportSink {
     message.mutable_header()->set_room(room_);
     message.mutable_header()->set_epoch(head.epoch);
     message.mutable_header()->set_seq(head.last_seq);
+    message.mutable_header()->set_compacted_through(head.compacted_through);
     return Write(message);
   }
 
@@ -125,14 +129,21 @@ std::vector<std::string> RoomProblems(const RoomSummary& s,
                                     " but documents hold seqs up to ", s.max_seq, " (", named,
                                     "); a reader at last_seq never sees them"));
   }
-  if (s.documents > 0 && last > 0 && !last_seq_held) {
+  // A compaction may have removed the tombstone at last_seq (then
+  // compacted_through is last_seq), and with it the room's last document.
+  const bool last_compacted = s.head.compacted_through >= last;
+  if (s.head.compacted_through > last) {
+    problems.push_back(absl::StrCat("compacted_through is ", s.head.compacted_through,
+                                    ", above the room's last_seq ", last));
+  }
+  if (s.documents > 0 && last > 0 && !last_seq_held && !last_compacted) {
     // Every commit's last document holds the seq the commit set as
-    // last_seq, and only a later commit can replace it: the document at
-    // last_seq must be there.
+    // last_seq, and only a later commit (or a compaction) can replace it:
+    // the document at last_seq must be there.
     problems.push_back(absl::StrCat("seq gap: no document holds the room's last_seq ", last,
                                     " (the highest stored seq is ", s.max_seq, ")"));
   }
-  if (s.documents == 0 && last > 0) {
+  if (s.documents == 0 && last > 0 && !last_compacted) {
     problems.push_back(
         absl::StrCat("the room's last_seq is ", last, " but it holds no documents"));
   }
@@ -203,7 +214,12 @@ grpc::Status RoomAdminService::ImportRoom(grpc::ServerContext* context,
     return ToGrpc(absl::FailedPreconditionError(
         "this node does not hold the room's shard; import on its owner"));
   }
-  const RoomHead head{message.header().epoch(), message.header().seq(), 0};
+  const RoomHead head{message.header().epoch(), message.header().seq(), 0,
+                      message.header().compacted_through()};
+  if (head.compacted_through < 0 || head.compacted_through > head.last_seq) {
+    return ToGrpc(absl::InvalidArgumentError(
+        "the header's compacted_through must be within 0..seq"));
+  }
   std::vector<StoredDocument> documents;
   size_t bytes = 0;
   do {
@@ -267,6 +283,47 @@ grpc::Status RoomAdminService::CheckRoom(grpc::ServerContext* context,
   for (std::string& problem : RoomProblems(*summary, above_head, last_seq_held)) {
     response->add_problems(std::move(problem));
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status RoomAdminService::CompactRoom(grpc::ServerContext* context,
+                                           const v1::CompactRoomRequest* request,
+                                           v1::CompactRoomResponse* response) {
+  if (absl::Status s = authorizer_.AuthorizeAdmin(*context); !s.ok()) return ToGrpc(s);
+  const std::string& room = request->room();
+  if (absl::Status s = ValidateReadTarget(room, "", config_); !s.ok()) return ToGrpc(s);
+  if (request->older_than_ms() < 0) {
+    return ToGrpc(absl::InvalidArgumentError("older_than_ms must be >= 0"));
+  }
+  if (leases_ != nullptr && !leases_->EpochFor(ShardOf(room)).has_value()) {
+    return ToGrpc(absl::FailedPreconditionError(
+        "this node does not hold the room's shard; compact on its owner"));
+  }
+  // Never creates a room: compacting a name nobody used is NOT_FOUND.
+  if (absl::StatusOr<RoomSummary> before = Describe(store_, room); !before.ok()) {
+    return ToGrpc(before.status());
+  }
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  const int64_t before_ms = request->older_than_ms() > now_ms ? 0 : now_ms - request->older_than_ms();
+  // Through the room, between its commits, so its head stays exact and
+  // its readers learn of the compaction.
+  absl::Notification finished;
+  absl::StatusOr<CompactionResult> result;
+  rooms_.Get(room)->Compact(before_ms, [&](absl::StatusOr<CompactionResult> r) {
+    result = std::move(r);
+    finished.Notify();
+  });
+  finished.WaitForNotification();
+  Log(result.ok() ? LogLevel::kInfo : LogLevel::kWarning, "admin_compact",
+      {{"room", room},
+       {"removed", result.ok() ? result->removed : int64_t{0}},
+       {"code", absl::StatusCodeToString(result.status().code())}});
+  if (!result.ok()) return ToGrpc(result.status());
+  response->set_removed(result->removed);
+  response->set_removed_bytes(result->removed_bytes);
+  absl::StatusOr<RoomSummary> summary = Describe(store_, room);
+  if (!summary.ok()) return ToGrpc(summary.status());
+  FillInfo(*summary, response->mutable_room());
   return grpc::Status::OK;
 }
 

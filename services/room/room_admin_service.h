@@ -49,6 +49,8 @@ class RoomAdminService final : public v1::RoomAdmin::Service {
                           v1::ImportRoomResponse* response) override;
   grpc::Status CheckRoom(grpc::ServerContext* context, const v1::CheckRoomRequest* request,
                          v1::CheckRoomResponse* response) override;
+  grpc::Status CompactRoom(grpc::ServerContext* context, const v1::CompactRoomRequest* request,
+                           v1::CompactRoomResponse* response) override;
 
  private:
   Store& store_;

@@ -35,9 +35,10 @@ const absl::Status& Draining() {
   return *status;
 }
 
-void SetCheckpoint(v1::Checkpoint* out, Seq seq, const std::string& epoch) {
+void SetCheckpoint(v1::Checkpoint* out, Seq seq, const std::string& epoch, Seq compacted = 0) {
   out->set_seq(seq);
   out->set_epoch(epoch);
+  out->set_compacted(compacted);
 }
 
 }  // namespace
@@ -136,7 +137,8 @@ grpc::ServerUnaryReactor* RoomSyncService::Pull(grpc::CallbackServerContext* con
         if (result.ok()) {
           for (const SharedDocument& doc : result->documents) ToProto(*doc, response->add_documents());
           SetCheckpoint(response->mutable_checkpoint(), result->checkpoint->seq,
-                        result->checkpoint->epoch);
+                        result->checkpoint->epoch, result->checkpoint->compacted);
+          response->set_reset(result->reset);
         }
         reactor->Finish(ToGrpc(context, result.status()));
       });
@@ -200,7 +202,7 @@ grpc::ServerWriteReactor<v1::SubscribeEvent>* RoomSyncService::Subscribe(
   // An explicit checkpoint {seq: 0, epoch: E} still means "from the
   // beginning of E", unlike no checkpoint (live only).
   std::optional<ClientCheckpoint> start = *from;
-  if (!start.has_value() && request->has_checkpoint()) start = ClientCheckpoint{0, ""};
+  if (!start.has_value() && request->has_checkpoint()) start = ClientCheckpoint{0, "", 0};
   return StartSubscribeStream(rooms_.Get(request->room()), request->collection(), std::move(start),
                               config_.max_subscriber_queue);
 }

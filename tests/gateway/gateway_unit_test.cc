@@ -24,6 +24,26 @@ TEST(ParseCheckpoint, AcceptsTheServersFormAndTheBeginning) {
   }
 }
 
+// A pull of a compacted room adds "compacted" (docs/api.md, Compaction);
+// it round-trips, and a checkpoint without it reads as 0 and prints as
+// before.
+TEST(ParseCheckpoint, KeepsTheCompactedMarkerAndPrintsItOnlyWhenSet) {
+  auto marked = ParseCheckpoint(R"({"seq":4,"epoch":"e1","compacted":15})");
+  ASSERT_TRUE(marked.ok());
+  ASSERT_TRUE(marked->has_value());
+  EXPECT_EQ((*marked)->compacted(), 15);
+  EXPECT_EQ(CheckpointJson(**marked), R"({"seq":4,"epoch":"e1","compacted":15})");
+  auto plain = ParseCheckpoint(R"({"seq":4,"epoch":"e1"})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ((*plain)->compacted(), 0);
+  EXPECT_EQ(CheckpointJson(**plain), R"({"seq":4,"epoch":"e1"})");
+  for (std::string_view bad : {R"({"seq":4,"epoch":"e1","compacted":-1})",
+                               R"({"seq":4,"epoch":"e1","compacted":"15"})",
+                               R"({"seq":4,"epoch":"e1","compacted":1.5})"}) {
+    EXPECT_FALSE(ParseCheckpoint(bad).ok()) << bad;
+  }
+}
+
 TEST(ParseCheckpoint, RefusesAnythingElse) {
   for (std::string_view bad : {"{", "42", "[]", R"({"seq":1})", R"({"epoch":"e"})",
                                R"({"seq":-1,"epoch":"e"})", R"({"seq":"1","epoch":"e"})",

@@ -1,5 +1,7 @@
 #include "tools/roomsyncctl/args.h"
 
+#include <algorithm>
+
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -26,6 +28,8 @@ absl::StatusOr<ParsedArgs> ParseArgs(std::span<const std::string> args,
       value = name.substr(eq + 1);
       name.resize(eq);
     }
+    // --older-than and --older_than are the same option.
+    std::replace(name.begin(), name.end(), '-', '_');
     if (name == "help") {
       parsed.help = true;
       continue;

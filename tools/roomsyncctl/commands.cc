@@ -144,7 +144,7 @@ std::string RoomJson(const v1::RoomInfo& r) {
       ",\"live_documents\":", r.live_documents(), ",\"deleted_documents\":", r.deleted_documents(),
       ",\"stored_bytes\":", r.stored_bytes(), ",\"document_bytes\":", r.document_bytes(),
       ",\"last_write_ms\":", r.last_write_ms(), ",\"min_seq\":", r.min_seq(),
-      ",\"max_seq\":", r.max_seq(), "}");
+      ",\"max_seq\":", r.max_seq(), ",\"compacted_through\":", r.compacted_through(), "}");
 }
 
 // Left-aligned columns, two spaces apart.
@@ -332,6 +332,7 @@ int RoomsShow(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
                    {"stored_bytes", absl::StrCat(r.stored_bytes())},
                    {"document_bytes", absl::StrCat(r.document_bytes())},
                    {"seq_range", absl::StrCat(r.min_seq(), "..", r.max_seq())},
+                   {"compacted_through", absl::StrCat(r.compacted_through())},
                    {"last_write", FormatTime(r.last_write_ms())}});
   return kExitOk;
 }
@@ -361,7 +362,7 @@ int Export(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
   while (reader->Read(&message)) {
     if (message.has_header()) {
       const v1::ExportHeader& h = message.header();
-      *sink << FormatHeader({h.room(), h.epoch(), h.seq()});
+      *sink << FormatHeader({h.room(), h.epoch(), h.seq(), h.compacted_through()});
       have_header = true;
     }
     for (const v1::ExportedDocument& d : message.documents()) {
@@ -408,6 +409,7 @@ int Import(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
   message.mutable_header()->set_room(header->room);
   message.mutable_header()->set_epoch(header->epoch);
   message.mutable_header()->set_seq(header->seq);
+  message.mutable_header()->set_compacted_through(header->compacted_through);
   size_t bytes = 0;
   int64_t line_number = 1;
   int64_t documents = 0;
@@ -454,7 +456,26 @@ int Import(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
-// ---- check ------------------------------------------------------------------
+// ---- check, compact ----------------------------------------------------------
+
+// Every room's name, by name, following every ListRooms page.
+grpc::Status ListRoomNames(Admin& admin, std::vector<std::string>& rooms) {
+  std::string token;
+  do {
+    v1::ListRoomsRequest request;
+    request.set_page_size(1000);
+    request.set_page_token(token);
+    v1::ListRoomsResponse response;
+    grpc::ClientContext context;
+    admin.Prepare(context);
+    grpc::Status status = admin.stub->ListRooms(&context, request, &response);
+    if (!status.ok()) return status;
+    for (const v1::RoomInfo& room : response.rooms()) rooms.push_back(room.room());
+    token = response.next_page_token();
+  } while (!token.empty());
+  return grpc::Status::OK;
+}
+
 
 int Check(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
   const bool all = args.Has("all");
@@ -466,19 +487,8 @@ int Check(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
   if (!admin.ok()) return Fail(err, "check", admin.status());
   std::vector<std::string> rooms;
   if (all) {
-    std::string token;
-    do {
-      v1::ListRoomsRequest request;
-      request.set_page_size(1000);
-      request.set_page_token(token);
-      v1::ListRoomsResponse response;
-      grpc::ClientContext context;
-      admin->Prepare(context);
-      grpc::Status status = admin->stub->ListRooms(&context, request, &response);
-      if (!status.ok()) return Fail(err, "check --all: listing rooms", status);
-      for (const v1::RoomInfo& room : response.rooms()) rooms.push_back(room.room());
-      token = response.next_page_token();
-    } while (!token.empty());
+    grpc::Status status = ListRoomNames(*admin, rooms);
+    if (!status.ok()) return Fail(err, "check --all: listing rooms", status);
   } else {
     rooms.push_back(args.positional[0]);
   }
@@ -517,6 +527,75 @@ int Check(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
   if (json) out << "],\"problems\":" << problems << "}\n";
   if (!json && all) out << rooms.size() << " rooms checked, " << problems << " problems\n";
   return problems > 0 || call_failed ? kExitError : kExitOk;
+}
+
+int Compact(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
+  const bool all = args.Has("all");
+  if (all == !args.positional.empty()) {
+    err << "roomsyncctl compact: give ROOM or --all\n";
+    return kExitUsage;
+  }
+  absl::Duration older_than;
+  if (!args.Has("older_than") || !absl::ParseDuration(args.Get("older_than"), &older_than) ||
+      older_than < absl::ZeroDuration()) {
+    err << "roomsyncctl compact: --older-than DURATION (e.g. 720h, 30m, 0s) is required\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<Admin> admin = Connect(args);
+  if (!admin.ok()) return Fail(err, "compact", admin.status());
+  std::vector<std::string> rooms;
+  if (all) {
+    grpc::Status status = ListRoomNames(*admin, rooms);
+    if (!status.ok()) return Fail(err, "compact --all: listing rooms", status);
+  } else {
+    rooms.push_back(args.positional[0]);
+  }
+  const bool json = JsonOutput(args);
+  std::vector<std::vector<std::string>> table = {
+      {"ROOM", "REMOVED", "BYTES", "COMPACTED_THROUGH", "LAST_SEQ"}};
+  std::string json_rooms;
+  int64_t removed = 0, skipped = 0;
+  bool call_failed = false;
+  for (const std::string& room : rooms) {
+    v1::CompactRoomRequest request;
+    request.set_room(room);
+    request.set_older_than_ms(absl::ToInt64Milliseconds(older_than));
+    v1::CompactRoomResponse response;
+    grpc::ClientContext context;
+    admin->Prepare(context);
+    grpc::Status status = admin->stub->CompactRoom(&context, request, &response);
+    if (all && status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      // In a cluster each node compacts the rooms of its own shards.
+      ++skipped;
+      continue;
+    }
+    if (!status.ok()) {
+      Fail(err, absl::StrCat("compact ", room), status);
+      call_failed = true;
+      continue;
+    }
+    removed += response.removed();
+    table.push_back({room, absl::StrCat(response.removed()), absl::StrCat(response.removed_bytes()),
+                     absl::StrCat(response.room().compacted_through()),
+                     absl::StrCat(response.room().last_seq())});
+    absl::StrAppend(&json_rooms, json_rooms.empty() ? "" : ",", "{\"room\":", JsonString(room),
+                    ",\"removed\":", response.removed(), ",\"removed_bytes\":",
+                    response.removed_bytes(), ",\"compacted_through\":",
+                    response.room().compacted_through(), ",\"last_seq\":",
+                    response.room().last_seq(), "}");
+  }
+  if (json) {
+    out << "{\"rooms\":[" << json_rooms << "],\"removed\":" << removed
+        << ",\"skipped_not_owner\":" << skipped << "}\n";
+  } else {
+    PrintTable(out, table);
+    if (all) {
+      out << table.size() - 1 << " rooms compacted, " << removed << " tombstones removed";
+      if (skipped > 0) out << ", " << skipped << " rooms skipped (held by another node)";
+      out << "\n";
+    }
+  }
+  return call_failed ? kExitError : kExitOk;
 }
 
 // ---- dispatch ---------------------------------------------------------------
@@ -581,6 +660,17 @@ const std::vector<Command>& Commands() {
        {{"all", false, "every room"}},
        true,
        Check},
+      {"compact", "roomsyncctl compact ROOM | --all --older-than DURATION",
+       "Removes the tombstones (deleted documents) whose timestamp is older than DURATION "
+       "before the node's clock; live documents are never touched. The room then records "
+       "compacted_through (the highest seq removed): a client whose checkpoint is below it "
+       "starts over (pull from the beginning with \"reset\":true, RESYNC on the stream), so "
+       "no client keeps a document whose deletion it missed. Run it on the node that holds "
+       "the room; with --all, rooms held by another node are skipped.",
+       {{"all", false, "every room this node holds"},
+        {"older_than", true, "retention window, e.g. 720h (required; 0s removes every tombstone)"}},
+       true,
+       Compact},
       {"import-durable-object", kDurableObjectImportUsage, kDurableObjectImportSummary,
        DurableObjectImportOptions(), true,
        [](const ParsedArgs& args, std::ostream& out, std::ostream& err) {
@@ -655,13 +745,15 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return UsageError(err, "--output must be table or json", *command);
   }
   const size_t want = Positionals(*command);
-  if (command->name != std::string("check") && parsed->positional.size() != want) {
+  const bool room_or_all = command->name == std::string("check") ||
+                           command->name == std::string("compact");
+  if (!room_or_all && parsed->positional.size() != want) {
     return UsageError(err, absl::StrCat("expected ", want, " argument", want == 1 ? "" : "s",
                                         ", got ", parsed->positional.size()),
                       *command);
   }
-  if (command->name == std::string("check") && parsed->positional.size() > 1) {
-    return UsageError(err, "check takes one ROOM (or --all)", *command);
+  if (room_or_all && parsed->positional.size() > 1) {
+    return UsageError(err, absl::StrCat(command->name, " takes one ROOM (or --all)"), *command);
   }
   if (command->remote) {
     // A connection problem the operator can fix on the command line is a

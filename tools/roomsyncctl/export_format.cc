@@ -59,8 +59,13 @@ std::string JsonString(std::string_view text) {
 }
 
 std::string FormatHeader(const ExportHeaderLine& header) {
-  return absl::StrCat("{\"room\":", JsonString(header.room), ",\"epoch\":",
-                      JsonString(header.epoch), ",\"seq\":", header.seq, "}\n");
+  std::string line = absl::StrCat("{\"room\":", JsonString(header.room), ",\"epoch\":",
+                                  JsonString(header.epoch), ",\"seq\":", header.seq);
+  if (header.compacted_through > 0) {
+    absl::StrAppend(&line, ",\"compacted_through\":", header.compacted_through);
+  }
+  line += "}\n";
+  return line;
 }
 
 std::string FormatDocument(const ExportDocumentLine& d) {
@@ -81,7 +86,13 @@ absl::StatusOr<ExportHeaderLine> ParseHeader(std::string_view line) {
   if (!epoch.ok()) return epoch.status();
   absl::StatusOr<int64_t> seq = IntMember(*object, "seq");
   if (!seq.ok()) return seq.status();
-  return ExportHeaderLine{*std::move(room), *std::move(epoch), *seq};
+  int64_t compacted_through = 0;
+  if (simdjson::dom::element member; !object->at_key("compacted_through").get(member)) {
+    absl::StatusOr<int64_t> value = IntMember(*object, "compacted_through");
+    if (!value.ok()) return value.status();
+    compacted_through = *value;
+  }
+  return ExportHeaderLine{*std::move(room), *std::move(epoch), *seq, compacted_through};
 }
 
 absl::StatusOr<ExportDocumentLine> ParseDocument(std::string_view line) {

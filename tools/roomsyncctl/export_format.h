@@ -1,6 +1,7 @@
 // The JSONL file of `roomsyncctl export` and `import` (docs/operations.md):
 //
 //   {"room":"lobby","epoch":"9f...","seq":42}                      header
+//   (with "compacted_through":N after "seq" once tombstones were compacted)
 //   {"collection":"messages","id":"m1","seq":3,"timestamp":1700000000000,
 //    "deleted":false,"data":"eyJpZCI6Im0xIiwi..."}                  per document
 //
@@ -23,6 +24,9 @@ struct ExportHeaderLine {
   std::string room;
   std::string epoch;
   int64_t seq = 0;
+  // Written only when > 0, so the export of a room never compacted is the
+  // same as before compaction existed.
+  int64_t compacted_through = 0;
 };
 
 struct ExportDocumentLine {

@@ -485,6 +485,9 @@ export class Room {
       const page = await this.api.pull(checkpoint, PULL_BATCH);
       this.#setOnline(true);
       if (start && page.checkpoint && page.checkpoint.epoch !== start.epoch && !seen) seen = new Set();
+      // The server could not continue our checkpoint (its tombstones were
+      // compacted): this page starts the room over, and so does the set.
+      if (page.reset) seen = new Set();
       if (seen) for (const d of page.documents) seen.add(outboxKey(d._collection, d.id));
       await this.#applyServerPage(page.documents, page.checkpoint, true);
       checkpoint = page.checkpoint;
@@ -493,8 +496,8 @@ export class Room {
     if (seen) this.#dropRowsNotIn(seen);
   }
 
-  // The room's history changed (re-created, restored): keep only what the
-  // server has now, and our unacknowledged writes, based on nothing.
+  // The room's history changed (re-created, restored, or compacted past
+  // our checkpoint): keep only what the server has now, and our unacknowledged writes, based on nothing.
   #dropRowsNotIn(seen) {
     this.store.transaction(() => {
       for (const c of this.collections) {

@@ -8,6 +8,7 @@ export class FakeServer {
     this.docs = new Map(); // `${collection}:${id}` → {collection, id, seq, timestamp, deleted, text}
     this.seq = 0;
     this.epoch = 'e1';
+    this.compactedThrough = 0;
     this.policies = policies;
     this.failures = []; // queue of {match: (url, init) => bool, status, code}
     this.requests = [];
@@ -45,6 +46,25 @@ export class FakeServer {
     this.epoch = epoch;
   }
 
+  /** Removes every tombstone, as `roomsyncctl compact --older-than 0s`. */
+  compact() {
+    for (const [key, d] of this.docs) {
+      if (!d.deleted) continue;
+      this.docs.delete(key);
+      this.compactedThrough = Math.max(this.compactedThrough, d.seq);
+    }
+  }
+
+  // docs/api.md, Compaction: a checkpoint below compacted_through goes on
+  // only if it was handed out after the last compaction.
+  #continues(cp) {
+    return cp.seq >= this.compactedThrough || cp.compacted === this.compactedThrough;
+  }
+
+  #checkpoint(seq) {
+    return this.compactedThrough ? { seq, epoch: this.epoch, compacted: this.compactedThrough } : { seq, epoch: this.epoch };
+  }
+
   /** Stores a document as if another client pushed it. */
   put(collection, doc) {
     return this.#store(collection, doc, JSON.stringify(doc));
@@ -75,14 +95,14 @@ export class FakeServer {
   }
 
   #deliver(es, docs) {
-    const checkpoint = { seq: docs[docs.length - 1].seq, epoch: this.epoch };
+    const checkpoint = this.#checkpoint(docs[docs.length - 1].seq);
     es.onmessage?.({ data: JSON.stringify({ documents: docs.map((d) => this.#out(d)), checkpoint }), lastEventId: JSON.stringify(checkpoint) });
   }
 
   // seq after which to serve; 0 for another epoch (pull) or null (stream: RESYNC)
   #after(cp, forStream = true) {
     if (!cp) return 0;
-    if (cp.epoch !== this.epoch) return forStream ? null : 0;
+    if (cp.epoch !== this.epoch || !this.#continues(cp)) return forStream ? null : 0;
     return cp.seq;
   }
 
@@ -121,11 +141,16 @@ export class FakeServer {
       const cp = u.searchParams.get('checkpoint');
       const collection = u.searchParams.get('collection');
       const batch = Number(u.searchParams.get('batchSize') ?? 100);
-      let docs = this.#since(this.#after(cp ? JSON.parse(cp) : null, false), Infinity);
+      const parsed = cp ? JSON.parse(cp) : null;
+      const after = this.#after(parsed, false);
+      const reset = Boolean(parsed && parsed.seq > 0 && after === 0);
+      let docs = this.#since(after, Infinity);
       if (collection) docs = docs.filter((d) => d.collection === collection);
       docs = docs.slice(0, batch);
-      const checkpoint = docs.length ? { seq: docs[docs.length - 1].seq, epoch: this.epoch } : cp && JSON.parse(cp).epoch === this.epoch ? JSON.parse(cp) : { seq: 0, epoch: this.epoch };
-      return json(200, { documents: docs.map((d) => (collection ? JSON.parse(d.text) : this.#out(d))), checkpoint });
+      const checkpoint = docs.length ? this.#checkpoint(docs[docs.length - 1].seq) : parsed && !reset && parsed.epoch === this.epoch ? parsed : this.#checkpoint(0);
+      const body = { documents: docs.map((d) => (collection ? JSON.parse(d.text) : this.#out(d))), checkpoint };
+      if (reset) body.reset = true;
+      return json(200, body);
     }
     if (path.endsWith('/replicate/push')) {
       const collection = u.searchParams.get('collection');

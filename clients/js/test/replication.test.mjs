@@ -85,6 +85,30 @@ test('an epoch change pulls from the beginning, drops what the new history lacks
   await room.close();
 });
 
+test('a checkpoint older than a tombstone compaction starts over and drops the deleted rows', async () => {
+  const server = await newServer();
+  const db = new MemoryLocalDb();
+  await seed(server, 4);
+  let room = await openTestRoom(server, { db });
+  await waitFor(() => room.status.streaming, 'stream');
+  assert.ok(room.store.hasRow('messages', 'm00002'));
+  const before = JSON.parse(room.store.getValue('checkpoint')).seq;
+  await room.close();
+  // Offline, m00002 is deleted and its tombstone compacted away.
+  server.put('messages', { id: 'm00002', timestamp: 9000, _deleted: true });
+  await seed(server, 1, 4);
+  server.compact();
+  server.requests.length = 0;
+  room = await openTestRoom(server, { db });
+  await waitFor(() => room.store.hasRow('messages', 'm00004'), 'new row');
+  await waitFor(() => !room.store.hasRow('messages', 'm00002'), 'deleted row dropped');
+  const first = server.pulls().find((r) => !r.url.includes('collection=meta'));
+  assert.equal(checkpointOf(first.url).seq, before, 'asked with the old checkpoint');
+  assert.deepEqual(room.store.getRowIds('messages').sort(), ['m00000', 'm00001', 'm00003', 'm00004']);
+  assert.equal(JSON.parse(room.store.getValue('checkpoint')).compacted, server.compactedThrough);
+  await room.close();
+});
+
 test('pushes retry with backoff through network errors and 503, and each write lands once', async () => {
   const server = await newServer();
   const room = await openTestRoom(server);
