@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/json_text.h"
 #include "base/string_view.h"
+#include "protocol/error_codes.h"
 
 namespace roomsync {
 namespace {
@@ -122,9 +123,11 @@ absl::Status ValidateDocument(simdjson::dom::element element, std::string_view b
   simdjson::dom::object object;
   if (element.get_object().get(object)) return ItemError(index, "document must be a JSON object");
   if (bytes.size() > limits.max_document_bytes) {
-    return ItemError(index, absl::StrCat("document is ", bytes.size(),
-                                         " bytes, larger than the limit of ",
-                                         limits.max_document_bytes));
+    // 413 as from the room service (docs/api.md, Errors).
+    return WithErrorCode(ItemError(index, absl::StrCat("document is ", bytes.size(),
+                                                       " bytes, larger than the limit of ",
+                                                       limits.max_document_bytes)),
+                         "payload_too_large");
   }
   std::string_view id;
   if (object["id"].get_string().get(id)) {
@@ -197,9 +200,10 @@ absl::Status ParsePushBody(std::string_view body, const DocumentLimits& limits,
     return absl::InvalidArgumentError("body must be a JSON array of documents or push rows");
   }
   if (items.size() > limits.max_documents_per_push) {
-    return absl::InvalidArgumentError(absl::StrCat("push has ", items.size(),
-                                                   " items, more than the limit of ",
-                                                   limits.max_documents_per_push));
+    return WithErrorCode(absl::InvalidArgumentError(absl::StrCat(
+                             "push has ", items.size(), " items, more than the limit of ",
+                             limits.max_documents_per_push)),
+                         "payload_too_large");
   }
 
   std::string minified(body.size(), '\0');

@@ -187,7 +187,16 @@ TEST_F(GatewayHttpTest, BadPushesAreRefusedWholeAndWriteNothing) {
     absl::StrAppend(&too_many, i ? "," : "", Doc(absl::StrCat("n", i), 1, "x"));
   }
   too_many += "]";
-  EXPECT_EQ(PushTo("bad", "messages", too_many).status, 400);
+  // Too many documents, or one too large: 413 payload_too_large, as the room
+  // service answers it (docs/api.md, Errors), and nothing is written.
+  HttpResponse many = PushTo("bad", "messages", too_many);
+  EXPECT_EQ(many.status, 413) << many.body;
+  EXPECT_EQ(ErrorCode(many.body), "payload_too_large");
+  HttpResponse large =
+      PushTo("bad", "messages",
+             absl::StrCat("[", Doc("big", 1, std::string(65 * 1024, 'x')), "]"));
+  EXPECT_EQ(large.status, 413) << large.body;
+  EXPECT_EQ(ErrorCode(large.body), "payload_too_large");
   EXPECT_EQ(PullAll("bad"), before);
 }
 

@@ -4,6 +4,7 @@
 #include "gateway/api_response.h"
 #include "gateway/json_codec.h"
 #include "gateway/push_body.h"
+#include "protocol/error_codes.h"
 #include "gateway/query_params.h"
 #include "gateway/routes.h"
 #include "gateway/sse_frames.h"
@@ -116,6 +117,18 @@ TEST(ParsePushBody, RefusesTheWholeBatchForOneBadItem) {
     absl::Status status = ParsePushBody(bad, limits, &request);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
   }
+  // Too many items and too large a document are payload_too_large (413),
+  // the rest invalid_argument (400).
+  v1::PushRequest request;
+  EXPECT_EQ(ErrorCodeOf(ParsePushBody(
+                R"([{"id":"a","timestamp":1},{"id":"b","timestamp":1},{"id":"c","timestamp":1}])",
+                limits, &request)),
+            "payload_too_large");
+  EXPECT_EQ(ErrorCodeOf(ParsePushBody(
+                R"([{"id":"a","timestamp":1,"pad":"0123456789012345678901234567890123456789012345"}])",
+                limits, &request)),
+            "payload_too_large");
+  EXPECT_EQ(ErrorCodeOf(ParsePushBody(R"([{"id":"a"}])", limits, &request)), "invalid_argument");
 }
 
 TEST(QueryParams, DecodesAndBoundsPageSizes) {
