@@ -75,45 +75,6 @@ const std::vector<OptionSpec>& Options() {
 
 // ---- JSON -------------------------------------------------------------------
 
-// What JavaScript's JSON.stringify writes for a string of valid UTF-8 (the
-// AAD is its output, so it must match byte for byte).
-std::string JsStringify(std::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-  return out;
-}
-
 const char* TypeName(simdjson::dom::element_type type) {
   switch (type) {
     case simdjson::dom::element_type::ARRAY:
@@ -339,14 +300,14 @@ std::optional<std::string> Open(std::string_view key, std::string_view iv, std::
 }
 
 std::string KeyCheckAad(const std::string& room, const std::string& salt_b64) {
-  return absl::StrCat("[", JsStringify(kFormat), ",", JsStringify(room), ",",
-                      JsStringify("key-check"), ",", JsStringify(salt_b64), "]");
+  return absl::StrCat("[", JsonString(kFormat), ",", JsonString(room), ",",
+                      JsonString("key-check"), ",", JsonString(salt_b64), "]");
 }
 
 // documentAad(room, collection, id, timestamp, false).
 std::string DocumentAad(const std::string& room, const std::string& id, int64_t timestamp) {
-  return absl::StrCat("[", JsStringify(kFormat), ",", JsStringify(room), ",",
-                      JsStringify(kCollection), ",", JsStringify(id), ",", timestamp, ",false]");
+  return absl::StrCat("[", JsonString(kFormat), ",", JsonString(room), ",",
+                      JsonString(kCollection), ",", JsonString(id), ",", timestamp, ",false]");
 }
 
 // What the operator gave: a password, or a raw key.
@@ -504,11 +465,11 @@ absl::StatusOr<std::pair<Kdf, std::string>> NewKdf(const Secret& secret, const s
 
 std::string KdfJson(const Kdf& kdf) {
   std::string json =
-      absl::StrCat("{\"id\":\"", kKdfId, "\",\"timestamp\":1,\"alg\":", JsStringify(kdf.alg));
+      absl::StrCat("{\"id\":\"", kKdfId, "\",\"timestamp\":1,\"alg\":", JsonString(kdf.alg));
   if (kdf.alg == kAlgPbkdf2) absl::StrAppend(&json, ",\"iterations\":", kdf.iterations);
-  absl::StrAppend(&json, ",\"salt\":", JsStringify(kdf.salt_b64),
-                  ",\"check\":{\"iv\":", JsStringify(kdf.check_iv_b64),
-                  ",\"ciphertext\":", JsStringify(kdf.check_ciphertext_b64), "}}");
+  absl::StrAppend(&json, ",\"salt\":", JsonString(kdf.salt_b64),
+                  ",\"check\":{\"iv\":", JsonString(kdf.check_iv_b64),
+                  ",\"ciphertext\":", JsonString(kdf.check_ciphertext_b64), "}}");
   return json;
 }
 

@@ -38,7 +38,9 @@ struct ExportDocumentLine {
   std::string data;  // the stored bytes, decoded
 };
 
-// A JSON string literal (quotes included) of valid UTF-8 `text`.
+// A JSON string literal (quotes included) of valid UTF-8 `text`, byte for
+// byte what JavaScript's JSON.stringify writes for it (the Durable Object
+// import's AAD depends on that).
 std::string JsonString(std::string_view text);
 
 std::string FormatHeader(const ExportHeaderLine& header);      // with '\n'
