@@ -17,6 +17,8 @@
 #include "base/log.h"
 #include "gateway/gateway_context.h"
 #include "gateway/listener.h"
+#include "ops/listen_address.h"
+#include "ops/ops_http_server.h"
 #include "gateway/room_fanout.h"
 #include "gateway/sse_keepalive.h"
 #include "gateway/sse_session.h"
@@ -122,6 +124,7 @@ class Gateway::Impl {
     listener_ = std::make_shared<Listener>(*context_, io_);
     absl::Status opened = listener_->Open(*endpoint);
     if (!opened.ok()) return opened;
+    if (absl::Status metrics = StartMetricsServer(); !metrics.ok()) return metrics;
     listener_->Run();
     context_->keepalive->Start();
     for (int i = 0; i < context_->config.threads; ++i) {
@@ -136,6 +139,34 @@ class Gateway::Impl {
   }
 
   int http_port() const { return listener_->port(); }
+  int metrics_port() const { return metrics_server_ == nullptr ? 0 : metrics_server_->port(); }
+
+  absl::Status StartMetricsServer() {
+    if (context_->config.metrics_address.empty()) return absl::OkStatus();
+    OpsRoutes routes;
+    // GatewayMetrics is thread-safe: the ops thread serialises beside the
+    // I/O threads that count.
+    routes["/metrics"] = [this] {
+      OpsResponse response;
+      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      response.body = context_->metrics.Serialize();
+      return response;
+    };
+    routes["/healthz"] = [] {
+      OpsResponse response;
+      response.content_type = "application/json";
+      response.body = R"({"status":"ok"})";
+      return response;
+    };
+    absl::StatusOr<std::unique_ptr<OpsHttpServer>> server =
+        OpsHttpServer::Start(context_->config.metrics_address, std::move(routes));
+    if (!server.ok()) {
+      return absl::Status(server.status().code(),
+                          absl::StrCat("--metrics: ", server.status().message()));
+    }
+    metrics_server_ = *std::move(server);
+    return absl::OkStatus();
+  }
 
   absl::Status LoadCredentials() {
     const GatewayConfig& config = context_->config;
@@ -229,6 +260,7 @@ class Gateway::Impl {
   std::atomic<bool> drained_{false};
   absl::Notification stop_refreshing_;
   std::thread owners_refresher_;
+  std::unique_ptr<OpsHttpServer> metrics_server_;  // null without metrics_address
 };
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& config,
@@ -260,7 +292,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& con
   absl::Status started = impl->Start();
   if (!started.ok()) return started;
   Log(LogLevel::kInfo, "gateway_started",
-      {{"http_port", impl->http_port()}, {"room_nodes", static_cast<int>(node_count)}});
+      {{"http_port", impl->http_port()},
+       {"metrics_port", impl->metrics_port()},
+       {"room_nodes", static_cast<int>(node_count)}});
   return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
 }
 
@@ -269,6 +303,8 @@ Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Gateway::~Gateway() = default;
 
 int Gateway::http_port() const { return impl_->http_port(); }
+
+int Gateway::metrics_port() const { return impl_->metrics_port(); }
 
 void Gateway::Drain(absl::Duration grace) { impl_->Drain(grace); }
 

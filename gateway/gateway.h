@@ -66,6 +66,10 @@ struct GatewayConfig {
 
   // host:port to listen on; port 0 picks a free one (see http_port()).
   std::string http_address = "127.0.0.1:8080";
+  // host:port of a port of its own for /metrics (and /healthz), so that the
+  // public port need not expose them: set, the public port answers /metrics
+  // with 404. Empty: /metrics is on the public port.
+  std::string metrics_address;
   // Origins allowed by CORS; empty = any origin (development only).
   std::vector<std::string> allowed_origins;
   DocumentLimits limits;
@@ -139,6 +143,8 @@ class Gateway {
 
   // The bound HTTP port (useful with port 0).
   int http_port() const;
+  // The bound metrics port; 0 without GatewayConfig::metrics_address.
+  int metrics_port() const;
 
   // Stops accepting, answers /readyz with 503, lets in-flight requests
   // finish (at most `grace`), ends every SSE stream, cancels upstream

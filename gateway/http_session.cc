@@ -197,6 +197,10 @@ void HttpSession::Dispatch() {
     case RouteKind::kReadyz:
       return HandleReadiness(context_, std::move(reply));
     case RouteKind::kMetrics: {
+      if (!context_.config.metrics_address.empty()) {
+        // Served on the metrics port only (GatewayConfig::metrics_address).
+        return Reply(ErrorResponse(404, "not_found", "no such endpoint"));
+      }
       ApiResponse metrics;
       metrics.body = context_.metrics.Serialize();
       metrics.content_type = "text/plain; version=0.0.4";

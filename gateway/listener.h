@@ -9,14 +9,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include "absl/status/statusor.h"
+#include "absl/status/status.h"
 
 namespace roomsync {
 
 struct GatewayContext;
-
-// Parses "host:port" ("[::1]:80", ":8080" = all interfaces).
-absl::StatusOr<boost::asio::ip::tcp::endpoint> ParseListenAddress(std::string_view address);
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:

@@ -18,6 +18,9 @@
 #include "gateway/room_service_channel.h"
 
 ABSL_FLAG(std::string, http, "127.0.0.1:8080", "HTTP listen address host:port");
+ABSL_FLAG(std::string, metrics, "",
+          "listen address host:port for /metrics and /healthz on a port of their own (then the "
+          "public --http port answers /metrics with 404); empty = /metrics on --http");
 ABSL_FLAG(std::string, room_service, "127.0.0.1:7070",
           "the room service's gRPC address host:port, or the room nodes' addresses "
           "host:port,host:port,... Nodes with --shard_leases: each room goes to its shard's "
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
   roomsync::GatewayConfig config = *std::move(from_flags);
   config.upstream_token_file = absl::GetFlag(FLAGS_upstream_token_file);
   config.http_address = absl::GetFlag(FLAGS_http);
+  config.metrics_address = absl::GetFlag(FLAGS_metrics);
   for (absl::string_view origin :
        absl::StrSplit(absl::GetFlag(FLAGS_allowed_origins), ',', absl::SkipEmpty())) {
     config.allowed_origins.emplace_back(origin);

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "absl/strings/str_cat.h"
+
 namespace roomsync::storage_internal {
 namespace {
 
@@ -140,5 +142,13 @@ ALTER TABLE rooms ADD COLUMN compacted_through INTEGER NOT NULL DEFAULT 0;
 
 std::span<const Migration> PostgresMigrations() { return kPostgres; }
 std::span<const Migration> SqliteMigrations() { return kSqlite; }
+
+absl::Status CheckSchemaVersion(int64_t applied, std::span<const Migration> migrations) {
+  const int expected = migrations.empty() ? 0 : migrations.back().version;
+  if (applied >= expected) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("the store's schema is at version ", applied, ", this binary needs ", expected,
+                   " (was the database restored from an older backup?)"));
+}
 
 }  // namespace roomsync::storage_internal

@@ -7,8 +7,11 @@
 #ifndef ROOMSYNC_STORAGE_MIGRATIONS_H_
 #define ROOMSYNC_STORAGE_MIGRATIONS_H_
 
+#include <cstdint>
 #include <span>
 #include <string_view>
+
+#include "absl/status/status.h"
 
 namespace roomsync::storage_internal {
 
@@ -19,6 +22,12 @@ struct Migration {
 
 std::span<const Migration> PostgresMigrations();
 std::span<const Migration> SqliteMigrations();
+
+// Store::Ping's verdict on the highest version in schema_migrations:
+// kFailedPrecondition below the last of `migrations` (a newer one is fine:
+// a newer binary of a rolling upgrade migrated first, and migrations only
+// add).
+absl::Status CheckSchemaVersion(int64_t applied, std::span<const Migration> migrations);
 
 }  // namespace roomsync::storage_internal
 

@@ -516,6 +516,17 @@ absl::StatusOr<std::vector<ClusterNode>> PostgresStore::ListLiveNodes() {
   });
 }
 
+absl::Status PostgresStore::Ping() {
+  absl::StatusOr<int64_t> applied =
+      Run<int64_t>(false, [](pqxx::connection& conn) -> absl::StatusOr<int64_t> {
+        pqxx::nontransaction tx(conn);
+        return tx.exec1("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0]
+            .as<int64_t>();
+      });
+  if (!applied.ok()) return applied.status();
+  return storage_internal::CheckSchemaVersion(*applied, storage_internal::PostgresMigrations());
+}
+
 absl::StatusOr<std::vector<StoredDocument>> PostgresStore::ReadSince(
     std::string_view room, Seq after, const ReadRange& range) {
   return ReadRangeQuery(room, after, range, /*ascending=*/true);

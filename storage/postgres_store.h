@@ -63,6 +63,7 @@ class PostgresStore final : public Store {
                                                int64_t tombstones_before_ms) override;
   absl::Status ImportRoom(std::string_view room, const RoomHead& head,
                           std::span<const StoredDocument> documents) override;
+  absl::Status Ping() override;
 
  private:
   PostgresStore(const std::string& url, int max_connections);

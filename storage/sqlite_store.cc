@@ -265,6 +265,19 @@ absl::Status SqliteStore::Commit(std::string_view room, const CommitFence& fence
   return request.result;
 }
 
+absl::Status SqliteStore::Ping() {
+  absl::StatusOr<Reader> reader = BorrowReader();
+  if (!reader.ok()) return reader.status();
+  absl::StatusOr<SqliteStatement> select =
+      reader->db().Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!select.ok()) return select.status();
+  absl::StatusOr<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::InternalError("schema_migrations answered no row");
+  return storage_internal::CheckSchemaVersion(select->ColumnInt64(0),
+                                              storage_internal::SqliteMigrations());
+}
+
 absl::StatusOr<std::vector<StoredDocument>> SqliteStore::ReadSince(
     std::string_view room, Seq after, const ReadRange& range) {
   return ReadRangeQuery(room, after, range, /*ascending=*/true);

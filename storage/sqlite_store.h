@@ -57,6 +57,7 @@ class SqliteStore final : public Store {
                           std::span<const StoredDocument> documents) override;
   absl::StatusOr<CompactionResult> CompactRoom(std::string_view room, const CommitFence& fence,
                                                int64_t tombstones_before_ms) override;
+  absl::Status Ping() override;
 
  private:
   using Db = storage_internal::SqliteDb;

@@ -272,6 +272,13 @@ class Store {
   virtual absl::StatusOr<CompactionResult> CompactRoom(std::string_view room,
                                                        const CommitFence& fence,
                                                        int64_t tombstones_before_ms) = 0;
+
+  // One short query that shows the store answers and still holds this
+  // binary's schema, for health checks (no room is read or written).
+  // kUnavailable: the store cannot be reached. kFailedPrecondition: a
+  // migration this binary applied at start-up is missing (the database was
+  // restored from before it, or replaced).
+  virtual absl::Status Ping() = 0;
 };
 
 // How a store may use the resources behind it.

@@ -19,6 +19,14 @@ enum class ConflictPolicy {
   kServerWins,     // "server-wins": accept only if assumedMasterState matches
 };
 
+// How often the room server checks that its store answers, for /readyz and
+// gRPC health (services/room/store_health.h), and how long an answer may
+// take before the store counts as unreachable.
+struct StoreHealthOptions {
+  absl::Duration period = absl::Seconds(1);
+  absl::Duration deadline = absl::Seconds(2);
+};
+
 struct RoomServiceConfig {
   DocumentLimits limits;
   // Timestamps further ahead of the server clock are refused

@@ -6,13 +6,13 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
 #include "absl/synchronization/notification.h"
 #include "base/log.h"
+#include "ops/ops_http_server.h"
 #include "services/room/room_admin_service.h"
 #include "services/room/room_auth.h"
 #include "services/room/room_metrics.h"
@@ -20,6 +20,7 @@
 #include "services/room/room_cluster_service.h"
 #include "services/room/room_sync_service.h"
 #include "services/room/shard_lease_keeper.h"
+#include "services/room/store_health.h"
 #include "cluster/shard_map.h"
 #include "storage/room_epoch.h"
 #include <unistd.h>
@@ -115,18 +116,22 @@ class RoomServerImpl final : public RoomServer {
     }
     // Take shards only once we can serve them (the advertised port is up).
     if (leases_ != nullptr) leases_->Start(AdvertisedAddress());
-    server_->GetHealthCheckService()->SetServingStatus(true);
+    SetServing(/*store_reachable=*/true);
+    // From here on gRPC health follows the store: NOT_SERVING while it is
+    // unreachable, so gateways and probes stop counting on this node.
+    store_health_ = std::make_unique<StoreHealth>(
+        *store_, config_.health, [this](bool reachable) { SetServing(reachable); });
+    store_health_->Start();
 
     if (!config_.metrics_address.empty()) {
-      try {
-        exposer_ = std::make_unique<prometheus::Exposer>(config_.metrics_address);
-      } catch (const std::exception& e) {
-        return absl::UnavailableError(
-            absl::StrCat("cannot listen for metrics on ", config_.metrics_address, ": ", e.what()));
+      absl::StatusOr<std::unique_ptr<OpsHttpServer>> ops =
+          OpsHttpServer::Start(config_.metrics_address, OpsRoutesOfNode());
+      if (!ops.ok()) {
+        return absl::Status(ops.status().code(),
+                            absl::StrCat("metrics listener: ", ops.status().message()));
       }
-      exposer_->RegisterCollectable(registry_);
-      std::vector<int> ports = exposer_->GetListeningPorts();
-      metrics_port_ = ports.empty() ? 0 : ports.front();
+      ops_ = *std::move(ops);
+      metrics_port_ = ops_->port();
     }
     evictor_ = std::thread([this] { EvictIdleRooms(); });
     return absl::OkStatus();
@@ -147,7 +152,7 @@ class RoomServerImpl final : public RoomServer {
     if (server_ == nullptr || drained_.HasBeenNotified()) return;
     drained_.Notify();
     absl::Time deadline = absl::Now() + grace;
-    server_->GetHealthCheckService()->SetServingStatus(false);
+    SetDraining();
     service_->StopAccepting();
     bool answered = service_->AwaitPushes(grace);
     // Hand the shards over now rather than let them expire; their
@@ -157,6 +162,7 @@ class RoomServerImpl final : public RoomServer {
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(std::max(deadline - absl::Now(), absl::ZeroDuration())));
     if (evictor_.joinable()) evictor_.join();
+    if (store_health_ != nullptr) store_health_->Stop();
     Log(LogLevel::kInfo, "room_service_drained", {{"pushes_answered", answered}});
   }
 
@@ -226,6 +232,66 @@ class RoomServerImpl final : public RoomServer {
     }
   }
 
+  // gRPC health: SERVING while the store is reachable and the node is not
+  // draining; a drain is final.
+  void SetServing(bool store_reachable) {
+    absl::MutexLock lock(&serving_mu_);
+    store_reachable_ = store_reachable;
+    server_->GetHealthCheckService()->SetServingStatus(store_reachable_ && !draining_);
+  }
+  void SetDraining() {
+    absl::MutexLock lock(&serving_mu_);
+    draining_ = true;
+    server_->GetHealthCheckService()->SetServingStatus(false);
+  }
+
+  // The metrics port: /metrics, /healthz (the process answers) and /readyz
+  // (it can serve: not draining, the store answered within its deadline
+  // with this binary's schema, and, with shard leases, it holds shards).
+  // Handlers run on the ops thread and only read state kept by others.
+  OpsRoutes OpsRoutesOfNode() {
+    OpsRoutes routes;
+    routes["/metrics"] = [this] { return MetricsResponse(*registry_); };
+    routes["/healthz"] = [] {
+      OpsResponse alive;
+      alive.content_type = "application/json";
+      alive.body = R"({"status":"alive"})";
+      return alive;
+    };
+    routes["/readyz"] = [this] { return Readiness(); };
+    return routes;
+  }
+
+  OpsResponse Readiness() {
+    OpsResponse response;
+    response.content_type = "application/json";
+    bool draining;
+    {
+      absl::MutexLock lock(&serving_mu_);
+      draining = draining_;
+    }
+    absl::Status store = store_health_->Verdict();
+    const int shards = leases_ == nullptr ? -1 : leases_->held_shards();
+    std::string problem;
+    if (draining) {
+      problem = "draining";
+    } else if (!store.ok()) {
+      problem = absl::StrCat("store: ", store.message());
+    } else if (shards == 0) {
+      problem = "no shard leases held yet";
+    }
+    response.status = problem.empty() ? 200 : 503;
+    response.body = problem.empty() ? R"({"status":"ready")" : R"({"status":"not_ready")";
+    if (!problem.empty()) {
+      response.body += R"(,"problem":")";
+      AppendJsonEscaped(response.body, problem);
+      response.body += '"';
+    }
+    if (shards >= 0) absl::StrAppend(&response.body, R"(,"shards_held":)", shards);
+    response.body += '}';
+    return response;
+  }
+
   const RoomServerConfig config_;
   std::shared_ptr<prometheus::Registry> registry_;
   RoomMetrics metrics_;
@@ -238,7 +304,11 @@ class RoomServerImpl final : public RoomServer {
   std::unique_ptr<RoomClusterService> cluster_service_;
   std::unique_ptr<RoomAdminService> admin_service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<StoreHealth> store_health_;
+  std::unique_ptr<OpsHttpServer> ops_;  // null without metrics_address
+  absl::Mutex serving_mu_;
+  bool store_reachable_ ABSL_GUARDED_BY(serving_mu_) = true;
+  bool draining_ ABSL_GUARDED_BY(serving_mu_) = false;
   std::thread evictor_;
   absl::Notification drained_;
   int grpc_port_ = 0;

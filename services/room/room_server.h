@@ -1,5 +1,6 @@
 // A running room service: the RoomSync gRPC API (plus grpc.health.v1 and
-// server reflection) over a Store, with its Prometheus metrics endpoint.
+// server reflection) over a Store, with its operators' port (/metrics,
+// /healthz, /readyz).
 // `roomsync-room` is main() around this class; `roomsync` (single node)
 // starts one and talks to it through InProcessChannel(), the same code path
 // as the cluster.
@@ -50,8 +51,11 @@ struct RoomServerConfig {
   // gRPC listen address ("127.0.0.1:0" picks a free port); empty = no
   // network listener (in-process channel only).
   std::string grpc_address = "127.0.0.1:7070";
-  // Prometheus metrics listen address; empty = no metrics endpoint.
+  // The operators' port (ops/ops_http_server.h): /metrics, /healthz and
+  // /readyz; empty = none.
   std::string metrics_address;
+  // How the store's reachability is checked for /readyz and gRPC health.
+  StoreHealthOptions health;
   RoomServiceConfig service;
   // Authentication of RoomSync calls (services/room/room_auth.h): nullopt
   // = every call is allowed. The binaries default to jwt (--auth).

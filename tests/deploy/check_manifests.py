@@ -23,8 +23,10 @@ scripts/install-deps.sh installs whose kustomize is v4 or later; with
     that binary's --help; $(VAR) references name variables defined before;
   - probes, Prometheus annotations and Service targetPorts name declared
     containerPorts, the ports the binary is told to listen on, and paths
-    the binary serves (gateway: /healthz /readyz /metrics; room metrics
-    listener: /metrics; gRPC probes only on the room's plaintext gRPC port);
+    the binary serves (gateway: /healthz /readyz /metrics, or /metrics
+    /healthz on its --metrics port and no /metrics on --http; room metrics
+    listener: /metrics /healthz /readyz; gRPC probes only on the room's
+    plaintext gRPC port);
   - selectors of workloads, Services, PodDisruptionBudgets and
     ServiceMonitors match; HPAs and PDBs target existing workloads; an
     HPA's target has CPU requests and no replicas field;
@@ -73,7 +75,10 @@ ROOMSYNC_BINARIES = ("roomsync", "roomsync-room", "roomsync-gateway")
 # What each binary serves over HTTP (gateway/routes.cc; the room's metrics
 # listener is prometheus-cpp's Exposer with its one /metrics path).
 GATEWAY_HTTP_PATHS = {"/healthz", "/readyz", "/metrics"}
-ROOM_METRICS_PATHS = {"/metrics"}
+# With --metrics, the gateway's public port no longer serves /metrics.
+GATEWAY_HTTP_PATHS_WITH_METRICS_PORT = {"/healthz", "/readyz"}
+GATEWAY_METRICS_PATHS = {"/metrics", "/healthz"}
+ROOM_METRICS_PATHS = {"/metrics", "/healthz", "/readyz"}
 # scripts/install-deps.sh packages the image's build stage does not need.
 NOT_FOR_IMAGE_BUILD = {
     "ccache", "clang", "libclang-rt-14-dev", "postgresql-15", "postgresql-client-15",
@@ -299,6 +304,11 @@ def container_port(container, port):
 
 def http_paths_on(binary, values, port):
     """Paths `binary` serves over HTTP on `port`, or None if none."""
+    if binary == "roomsync-gateway" and values.get("metrics"):
+        if flag_port(values["metrics"]) == port:
+            return GATEWAY_METRICS_PATHS
+        if flag_port(values.get("http", "127.0.0.1:8080")) == port:
+            return GATEWAY_HTTP_PATHS_WITH_METRICS_PORT
     if binary in ("roomsync-gateway", "roomsync"):
         if flag_port(values.get("http", "127.0.0.1:8080")) == port:
             return GATEWAY_HTTP_PATHS

@@ -65,3 +65,46 @@ test('roomsync-gateway in front of roomsync-room: push → pull → stream → h
     rmSync(room.dir, { recursive: true, force: true });
   }
 });
+
+// Operators' ports: `roomsync-gateway --metrics` serves /metrics (and
+// /healthz) on a port of its own and stops exposing /metrics on the public
+// port; `roomsync-room --metrics` serves /metrics, /healthz and /readyz.
+test('--metrics: the gateway and the room node serve metrics and health on their own ports', async () => {
+  const room = await startRoomService({ args: ['--metrics', '127.0.0.1:0'] });
+  let gateway;
+  try {
+    gateway = await startGateway({ roomServicePort: room.grpcPort, args: ['--metrics', '127.0.0.1:0'] });
+    const started = gateway.log.stderr.split('\n').map((line) => {
+      try {
+        return JSON.parse(line);
+      } catch {
+        return {};
+      }
+    }).find((event) => event.event === 'gateway_started');
+    assert.ok(started?.metrics_port > 0, `gateway_started names its metrics port: ${gateway.log.stderr}`);
+    const ops = `http://127.0.0.1:${started.metrics_port}`;
+
+    const api = roomApi(gateway.url, uniqueRoom('ops'));
+    assert.equal((await api.push('messages', [doc('m1')])).status, 200);
+    const metrics = await fetch(`${ops}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    assert.match(await metrics.text(), /roomsync_gateway_requests_total\{route="\/v1\/rooms\/\{room\}\/replicate\/push",status="200"\} 1/);
+    assert.equal((await getJson(`${ops}/healthz`)).status, 200);
+    const publicMetrics = await getJson(`${gateway.url}/metrics`);
+    assert.equal(publicMetrics.status, 404, 'the public port no longer exposes /metrics');
+    assert.equal(publicMetrics.body.error.code, 'not_found');
+    assert.equal((await fetch(`${ops}/v1/rooms/x/replicate/pull`)).status, 404, 'no API on the metrics port');
+
+    const roomOps = `http://127.0.0.1:${room.metricsPort}`;
+    assert.deepEqual((await getJson(`${roomOps}/healthz`)).body, { status: 'alive' });
+    await waitFor(async () => (await getJson(`${roomOps}/readyz`)).status === 200, { what: 'room node ready' });
+    assert.deepEqual((await getJson(`${roomOps}/readyz`)).body, { status: 'ready' });
+    assert.match(await (await fetch(`${roomOps}/metrics`)).text(), /roomsync_room_pushes_total/);
+    assert.equal((await fetch(`${roomOps}/metrics`, { method: 'POST' })).status, 405);
+  } finally {
+    await gateway?.stop();
+    await room.stop();
+    rmSync(room.dir, { recursive: true, force: true });
+  }
+});

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -76,7 +77,7 @@ std::string RoomProcess::Log() const {
   return text.str();
 }
 
-std::string HttpGet(int port, const std::string& path) {
+int HttpGetStatus(int port, const std::string& path, std::string* body) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -84,19 +85,27 @@ std::string HttpGet(int port, const std::string& path) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     close(fd);
-    return "";
+    return 0;
   }
   std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
   if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
     close(fd);
-    return "";
+    return 0;
   }
   std::string response;
   char buf[8192];
   for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) response.append(buf, n);
   close(fd);
-  size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
+  size_t head_end = response.find("\r\n\r\n");
+  // "HTTP/1.1 200 OK": the code is the second word.
+  if (head_end == std::string::npos || response.size() < 12) return 0;
+  if (body != nullptr) *body = response.substr(head_end + 4);
+  return std::atoi(response.c_str() + 9);
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  std::string body;
+  return HttpGetStatus(port, path, &body) == 0 ? "" : body;
 }
 
 double MetricValue(const std::string& metrics_text, const std::string& prefix) {

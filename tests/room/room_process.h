@@ -35,6 +35,9 @@ class RoomProcess {
 
 // GET http://127.0.0.1:port/path; returns the body ("" on failure).
 std::string HttpGet(int port, const std::string& path);
+// The same, returning the status code (0 when there was no answer) and,
+// when `body` is given, the body.
+int HttpGetStatus(int port, const std::string& path, std::string* body = nullptr);
 
 // The value of an unlabelled (or first matching) Prometheus sample whose
 // line starts with `prefix` in `metrics_text`; -1 if absent.
