@@ -37,6 +37,9 @@ int HttpStatusOf(absl::StatusCode code) {
     case absl::StatusCode::kPermissionDenied: return 403;
     case absl::StatusCode::kNotFound: return 404;
     case absl::StatusCode::kResourceExhausted: return 429;
+    // CANCELLED from upstream: the room node cancelled the call (its
+    // shutdown); the client never sees its own cancellation. Retry.
+    case absl::StatusCode::kCancelled:
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kAborted:
     case absl::StatusCode::kFailedPrecondition: return 503;

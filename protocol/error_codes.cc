@@ -26,6 +26,9 @@ std::string_view DefaultErrorCode(absl::StatusCode code) {
     case absl::StatusCode::kPermissionDenied: return "permission_denied";
     case absl::StatusCode::kNotFound: return "not_found";
     case absl::StatusCode::kResourceExhausted: return "rate_limited";
+    // kCancelled reaches a client only when a server cancels the call (a
+    // room node shutting down mid-call): retryable, like unavailable.
+    case absl::StatusCode::kCancelled:
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kAborted:
     case absl::StatusCode::kFailedPrecondition: return "unavailable";

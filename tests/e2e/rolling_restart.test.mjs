@@ -44,16 +44,11 @@
 // lease ttl. (Measured: see the numbers the test prints; with
 // `leases_->Stop(/*release=*/false)` in RoomServer::Drain it fails here.)
 //
-// SERVER BUG (found by this test, not fixed here): now and then (2 of 5
-// runs) a request the gateway sends to a room node that is shutting down
-// (seen: a follower's pull right after the RESYNC of that node's drain)
-// comes back as gRPC CANCELLED, which the gateway answers as HTTP 500
-// {"error":{"code":"internal","message":"CANCELLED"}} (HttpStatusOf maps
-// every unlisted code to 500) instead of 503 unavailable with
-// Retry-After. Clients that retry only 503 would give up. The test
-// retries it, prints how many it saw, and fails only on other 5xx
-// answers, or on this one outside a room-node restart, while
-// TOLERATE_CANCELLED_500 is true.
+// A request the gateway sends to a room node that is shutting down can
+// come back as gRPC CANCELLED (the node's server cancels it); the gateway
+// answers it 503 unavailable with Retry-After, as any retryable failure.
+// This test found it answering 500 in 2 of 5 runs; TOLERATE_CANCELLED_500
+// (false) would let that old answer pass during room-node restarts.
 //
 // The binaries are ROOMSYNC_ROOM_BIN and ROOMSYNC_GATEWAY_BIN (ctest sets
 // them), passed to topology.sh as --room-bin and --gateway-bin, so a
@@ -84,7 +79,7 @@ const WARM_UP_MS = 3000;
 const COOL_DOWN_MS = 4000;
 // SERVER BUG (found by this test, not fixed here): see the header.
 // false makes those answers fail the test like any other 5xx.
-const TOLERATE_CANCELLED_500 = true;
+const TOLERATE_CANCELLED_500 = false;
 
 // topology.env is shell syntax (printf %q): let bash read it.
 function readState(dir) {

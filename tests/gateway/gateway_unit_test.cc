@@ -168,6 +168,8 @@ TEST(HttpStatusOf, MapsStatusCodesAsTheProtocolSays) {
   EXPECT_EQ(HttpStatusOf(absl::StatusCode::kUnavailable), 503);
   EXPECT_EQ(HttpStatusOf(absl::StatusCode::kAborted), 503);
   EXPECT_EQ(HttpStatusOf(absl::StatusCode::kFailedPrecondition), 503);
+  // A room node that shuts down mid-call cancels it: retryable.
+  EXPECT_EQ(HttpStatusOf(absl::StatusCode::kCancelled), 503);
   EXPECT_EQ(HttpStatusOf(absl::StatusCode::kDeadlineExceeded), 504);
   ApiResponse limited = ErrorResponse(429, "rate_limited", "slow \"down\"");
   EXPECT_EQ(limited.retry_after_seconds, 1);
