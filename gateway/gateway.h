@@ -100,11 +100,6 @@ struct GatewayConfig {
   // API's (a web app on the API's origin; static_files.h). Empty: off, and
   // such paths are 404 like any unknown path.
   std::string web_root;
-  // Complete history pages (history_pages.h) say "Cache-Control: public"
-  // with auth on too, so that a CDN shares them between clients without
-  // checking tokens (docs/security.md, "Cached history pages"). Off, they
-  // are "private" with auth on; with auth off they are always public.
-  bool public_history_cache = false;
   // I/O threads.
   int threads = 2;
 };

@@ -28,10 +28,6 @@ ABSL_FLAG(std::string, web, "",
           "a directory served on the API's origin: every GET/HEAD path outside /v1/, /api/, "
           "/healthz, /readyz and /metrics is a file of it (a web app; docs/api.md, \"Static "
           "files\"); empty = off");
-ABSL_FLAG(bool, public_history_cache, false,
-          "with auth on, let shared caches (a CDN) keep complete history pages and serve them "
-          "without checking tokens: \"Cache-Control: public\" instead of \"private\" "
-          "(docs/security.md, \"Cached history pages\")");
 ABSL_FLAG(int, grpc_deadline_ms, 10000,
           "deadline of each unary call to the room service, in ms (504 deadline_exceeded after it)");
 
@@ -92,7 +88,6 @@ absl::StatusOr<GatewayConfig> GatewayConfigFromFlags() {
   config.grpc_deadline = absl::Milliseconds(grpc_deadline_ms);
   // Checked by Gateway::Start, which resolves the directory.
   config.web_root = absl::GetFlag(FLAGS_web);
-  config.public_history_cache = absl::GetFlag(FLAGS_public_history_cache);
   return config;
 }
 

@@ -212,9 +212,6 @@ void HttpSession::Dispatch() {
       return HandlePush(context_, *caller, route_.room, *query, request.body(), std::move(reply));
     case RouteKind::kHistory:
       return HandleHistory(context_, *caller, route_.room, *query, std::move(reply));
-    case RouteKind::kHistoryPage:
-      return HandleHistoryPage(context_, *caller, route_, *query,
-                               ToStd(request[http::field::if_none_match]), std::move(reply));
     case RouteKind::kStream:
       return StartStream(route_, *query, *std::move(caller));
     case RouteKind::kNotFound:

@@ -14,7 +14,6 @@
 #include "gateway/api_response.h"
 #include "gateway/query_params.h"
 #include "gateway/request_auth.h"
-#include "gateway/routes.h"
 
 namespace roomsync {
 
@@ -31,11 +30,6 @@ void HandlePush(GatewayContext& context, const Caller& caller, const std::string
                 std::string_view body, ApiReply reply);
 void HandleHistory(GatewayContext& context, const Caller& caller, const std::string& room, const QueryParams& query,
                    ApiReply reply);
-// GET .../history/pages/{page} (history_pages.h): one History read; 400 for
-// a malformed page, 404 for a page of another epoch. A complete page is
-// cacheable with a strong ETag, and `if_none_match` naming it is a 304.
-void HandleHistoryPage(GatewayContext& context, const Caller& caller, const Route& route,
-                       const QueryParams& query, std::string_view if_none_match, ApiReply reply);
 
 }  // namespace roomsync
 

@@ -15,7 +15,6 @@ enum class RouteKind {
   kPush,
   kStream,
   kHistory,
-  kHistoryPage,  // a cacheable page of history (history_pages.h)
   kHealthz,
   kReadyz,
   kMetrics,
@@ -30,9 +29,6 @@ struct Route {
   std::string_view pattern = "unmatched";
   // The one method the route accepts besides OPTIONS.
   std::string_view method;
-  // kHistoryPage: the path after ".../history/pages/", as written (parsed
-  // by ParseHistoryPagePath).
-  std::string page;
 };
 
 // `static_files`: a web root is served, so a path outside the API's

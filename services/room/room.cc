@@ -446,34 +446,9 @@ void Room::ReadFromStore(ReadRequest request, ReadDone done, bool history) {
     Seq position = same_epoch ? request.checkpoint->seq : 0;
     // One more than asked tells whether an older page exists.
     ReadRange range{request.collection, request.limit + 1};
-    absl::StatusOr<std::vector<StoredDocument>> page;
-    for (int read = 1;; ++read) {
-      int64_t started_before = 0;
-      bool compacting_before = false;
-      {
-        absl::MutexLock lock(&mu_);
-        started_before = compactions_started_;
-        compacting_before = compacting_;
-      }
-      page = context_.store->ReadBefore(name_, position, range);
-      if (!page.ok()) return std::move(done)(page.status());
-      bool again = false;
-      {
-        absl::MutexLock lock(&mu_);
-        // The head's compacted_through must describe this page: cacheable
-        // history pages (gateway/history_pages.h) are named by it, so a
-        // page that a compaction beside the read may have changed is read
-        // again once it is over.
-        again = compacting_before || compacting_ || compactions_started_ != started_before;
-        head->compacted_through = std::max(head->compacted_through, head_.compacted_through);
-      }
-      if (!again) break;
-      if (read == kMaxReadsAroundCompaction) {
-        return std::move(done)(absl::UnavailableError("the room is being compacted; retry"));
-      }
-      absl::SleepFor(kCompactionPoll);
-    }
-    result.head = *head;
+    absl::StatusOr<std::vector<StoredDocument>> page =
+        context_.store->ReadBefore(name_, position, range);
+    if (!page.ok()) return std::move(done)(page.status());
     bool more = page->size() > static_cast<size_t>(request.limit);
     if (more) page->pop_back();
     result.documents = Share(std::move(*page));

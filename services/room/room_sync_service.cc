@@ -175,8 +175,6 @@ grpc::ServerUnaryReactor* RoomSyncService::History(grpc::CallbackServerContext* 
             SetCheckpoint(response->mutable_next(), result->checkpoint->seq,
                           result->checkpoint->epoch);
           }
-          SetCheckpoint(response->mutable_head(), result->head.last_seq, result->head.epoch,
-                        result->head.compacted_through);
         }
         reactor->Finish(ToGrpc(context, result.status()));
       });
