@@ -25,7 +25,9 @@ std::vector<std::pair<std::string_view, std::string>> CorsPolicy::ResponseHeader
   // keeps caches from serving one origin's answer to another.
   headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
   headers.emplace_back("Vary", "Origin");
-  headers.emplace_back("Access-Control-Expose-Headers", "Retry-After");
+  // Roomsync-Checkpoint and ETag: a snapshot's (docs/api.md, "Snapshots").
+  headers.emplace_back("Access-Control-Expose-Headers",
+                       "Retry-After, Roomsync-Checkpoint, Roomsync-Snapshot-Created, ETag");
   return headers;
 }
 

@@ -24,6 +24,7 @@
 #include "gateway/sse_session.h"
 #include "gateway/static_files.h"
 #include "gateway/tls_context.h"
+#include "gateway/upstream_streams.h"
 #include "protocol/error_codes.h"
 #include "roomsync/v1/roomsync.grpc.pb.h"
 
@@ -52,6 +53,7 @@ GatewayContext::GatewayContext(const GatewayConfig& config_in,
       io(io_in),
       rate_limiter(config_in.rate_limits, metrics),
       fanouts(std::make_unique<RoomFanouts>(*this)),
+      watch_calls(std::make_unique<WatchCalls>(*this)),
       keepalive(std::make_unique<SseKeepAlive>(io_in, config_in.keepalive_interval)) {}
 
 GatewayContext::~GatewayContext() = default;
@@ -60,7 +62,11 @@ bool GatewayContext::LearnOwner(std::string_view room, const grpc::ClientContext
   const auto& trailers = refused.GetServerTrailingMetadata();
   auto it = trailers.find(std::string(kOwnerMetadataKey));
   if (it == trailers.end()) return false;
-  const std::string_view owner(it->second.data(), it->second.size());
+  return LearnOwner(room, std::string_view(it->second.data(), it->second.size()));
+}
+
+bool GatewayContext::LearnOwner(std::string_view room, std::string_view owner) {
+  if (owner.empty()) return false;
   const RoomNode& before = NodeFor(room);
   owners.Learn(ShardOf(room), owner);
   return &NodeFor(room) != &before;
@@ -100,6 +106,8 @@ class Gateway::Impl {
     context_ = std::make_unique<GatewayContext>(config, std::move(room_nodes),
                                                 std::move(discover), io_);
   }
+
+  GatewayContext& context() { return *context_; }
 
   ~Impl() {
     Drain(absl::Seconds(1));
@@ -200,6 +208,7 @@ class Gateway::Impl {
     context_->draining.store(true);
     if (listener_ != nullptr) listener_->Stop();
     context_->fanouts->CancelAll();
+    context_->watch_calls->CancelAll();
     for (auto& session : context_->keepalive->Sessions()) session->Close();
     absl::Time deadline = absl::Now() + grace;
     // Closing a session runs on its strand: wait until every one has, so
@@ -229,12 +238,15 @@ class Gateway::Impl {
 
  private:
   // With several room nodes: reads the lease table from one of them each
-  // second (the next one each time, so that a dead node costs one missed
-  // read), for NodeFor. Nodes without leases answer no owners, and the
-  // static map routes.
+  // second (the next one each time), for NodeFor. A node that does not
+  // answer (dead, stopped, cut off) is followed at once by the next one, up
+  // to one round of the nodes: a takeover is seen within a second of the
+  // lease moving, not a second per unreachable node later. Nodes without
+  // leases answer no owners, and the static map routes.
   void RefreshShardOwners() {
     size_t next = 0;
-    do {
+    int failed_in_a_row = 0;
+    while (true) {
       const GatewayContext::RoomNode& node =
           context_->room_nodes.at(static_cast<int>(next++ % context_->room_nodes.size()));
       grpc::ClientContext call;
@@ -246,8 +258,17 @@ class Gateway::Impl {
       v1::ShardOwnersResponse answer;
       grpc::Status status =
           v1::RoomCluster::NewStub(node.channel)->ShardOwners(&call, v1::ShardOwnersRequest(), &answer);
-      if (status.ok()) context_->owners.Apply(answer);
-    } while (!stop_refreshing_.WaitForNotificationWithTimeout(absl::Seconds(1)));
+      if (status.ok()) {
+        context_->owners.Apply(answer);
+        failed_in_a_row = 0;
+      } else if (++failed_in_a_row < context_->room_nodes.size()) {
+        if (stop_refreshing_.HasBeenNotified()) return;
+        continue;
+      } else {
+        failed_in_a_row = 0;
+      }
+      if (stop_refreshing_.WaitForNotificationWithTimeout(absl::Seconds(1))) return;
+    }
   }
 
   // Declared first so that it is destroyed last: handlers destroyed with
@@ -264,15 +285,23 @@ class Gateway::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& config,
-                                                         std::shared_ptr<grpc::Channel> room_service) {
+                                                         std::shared_ptr<grpc::Channel> room_service,
+                                                         DirectRoomCalls* direct) {
   std::vector<RoomNodeChannel> room_nodes;
   room_nodes.push_back({"room-service", std::move(room_service)});
-  return Start(config, std::move(room_nodes));
+  return Start(config, std::move(room_nodes), nullptr, direct);
 }
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& config,
                                                          std::vector<RoomNodeChannel> room_nodes,
                                                          RoomNodeOpener discover) {
+  return Start(config, std::move(room_nodes), std::move(discover), nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& config,
+                                                         std::vector<RoomNodeChannel> room_nodes,
+                                                         RoomNodeOpener discover,
+                                                         DirectRoomCalls* direct) {
   if (room_nodes.empty()) return absl::InvalidArgumentError("no room service channel");
   for (const RoomNodeChannel& node : room_nodes) {
     if (node.channel == nullptr) {
@@ -289,6 +318,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& con
         absl::StrCat("at most ", RoomNodeSet::kMaxNodes, " room nodes"));
   }
   auto impl = std::make_unique<Impl>(config, std::move(room_nodes), std::move(discover));
+  impl->context().direct_room_calls = direct;
   absl::Status started = impl->Start();
   if (!started.ok()) return started;
   Log(LogLevel::kInfo, "gateway_started",

@@ -26,6 +26,8 @@ class Channel;
 
 namespace roomsync {
 
+class DirectRoomCalls;
+
 // Rate limits and quotas (see rate_limiter.h); every limit is off at 0.
 struct RateLimitConfig {
   // Token-bucket rates.
@@ -96,10 +98,22 @@ struct GatewayConfig {
   absl::Duration sse_write_stall_timeout = absl::Seconds(30);
   // Deadline of every unary call to the room service.
   absl::Duration grpc_deadline = absl::Seconds(10);
+  // Rooms' upstream subscriptions on one Watch call per room node (true),
+  // or on a Subscribe call per room (the design before Watch).
+  bool watch_upstream = true;
+  // A room whose upstream subscription ended because its node moved it or
+  // went away is subscribed again (on its new node, from its last
+  // checkpoint) for this long before its sessions get RESYNC.
+  absl::Duration upstream_retry_window = absl::Seconds(30);
   // A directory whose files are served on every GET/HEAD path outside the
   // API's (a web app on the API's origin; static_files.h). Empty: off, and
   // such paths are 404 like any unknown path.
   std::string web_root;
+  // Complete history pages (history_pages.h) say "Cache-Control: public"
+  // with auth on too, so that a CDN shares them between clients without
+  // checking tokens (docs/security.md, "Cached history pages"). Off, they
+  // are "private" with auth on; with auth off they are always public.
+  bool public_history_cache = false;
   // I/O threads.
   int threads = 2;
 };
@@ -137,9 +151,12 @@ class Gateway {
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(const GatewayConfig& config,
                                                         std::vector<RoomNodeChannel> room_nodes,
                                                         RoomNodeOpener discover = nullptr);
-  // One room service (the single node's in-process channel).
+  // One room service (the single node's in-process channel). With
+  // `direct` (the same service, in this process), its unary calls (push,
+  // pull, history, snapshots) skip gRPC; streams use the channel.
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(
-      const GatewayConfig& config, std::shared_ptr<grpc::Channel> room_service);
+      const GatewayConfig& config, std::shared_ptr<grpc::Channel> room_service,
+      DirectRoomCalls* direct = nullptr);
 
   // The bound HTTP port (useful with port 0).
   int http_port() const;
@@ -156,6 +173,10 @@ class Gateway {
 
  private:
   class Impl;
+  static absl::StatusOr<std::unique_ptr<Gateway>> Start(const GatewayConfig& config,
+                                                        std::vector<RoomNodeChannel> room_nodes,
+                                                        RoomNodeOpener discover,
+                                                        DirectRoomCalls* direct);
   explicit Gateway(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

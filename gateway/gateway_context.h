@@ -27,10 +27,12 @@
 
 namespace roomsync {
 
+class DirectRoomCalls;
 class JwtVerifier;
 class StaticFiles;
 class TlsContextSource;
 class RoomFanouts;
+class WatchCalls;
 class SseKeepAlive;
 
 struct GatewayContext {
@@ -46,14 +48,17 @@ struct GatewayContext {
   // every upstream call about the room.
   // The shard's owner when the lease table names one, else its node in
   // the static map.
-  const RoomNode& NodeFor(std::string_view room) const {
+  int NodeIndexFor(std::string_view room) const {
     const int owner = owners.OwnerOf(ShardOf(room));
-    return room_nodes.at(owner >= 0 ? owner : static_cast<int>(shard_map.NodeOf(room)));
+    return owner >= 0 ? owner : static_cast<int>(shard_map.NodeOf(room));
   }
+  const RoomNode& NodeFor(std::string_view room) const { return room_nodes.at(NodeIndexFor(room)); }
   // After a FAILED_PRECONDITION from a room node: learns the owner it named
   // (trailing roomsync-owner). True when calls for `room` now go to
   // another node, so a refused call may be sent again there.
   bool LearnOwner(std::string_view room, const grpc::ClientContext& refused);
+  // The same, from the owner's address ("" when the node named none).
+  bool LearnOwner(std::string_view room, std::string_view owner);
   v1::RoomSync::Stub& StubFor(std::string_view room) const { return *NodeFor(room).stub; }
 
   // Adds the caller's token as call credentials ("authorization: Bearer")
@@ -86,7 +91,13 @@ struct GatewayContext {
   // joined by Drain, before the I/O context stops.
   std::unique_ptr<StaticFiles> static_files;
   std::unique_ptr<RoomFanouts> fanouts;
+  // The Watch calls that carry the fan-outs' subscriptions (unused with
+  // config.watch_upstream off).
+  std::unique_ptr<WatchCalls> watch_calls;
   std::unique_ptr<SseKeepAlive> keepalive;
+  // The single node's room service, called without gRPC (protocol/
+  // direct_room_calls.h) for the unary calls; null: every call over gRPC.
+  DirectRoomCalls* direct_room_calls = nullptr;
 
   // Set by Drain(): /readyz answers 503, responses close the connection.
   std::atomic<bool> draining{false};

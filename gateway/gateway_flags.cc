@@ -28,6 +28,13 @@ ABSL_FLAG(std::string, web, "",
           "a directory served on the API's origin: every GET/HEAD path outside /v1/, /api/, "
           "/healthz, /readyz and /metrics is a file of it (a web app; docs/api.md, \"Static "
           "files\"); empty = off");
+ABSL_FLAG(bool, public_history_cache, false,
+          "with auth on, let shared caches (a CDN) keep complete history pages and serve them "
+          "without checking tokens: \"Cache-Control: public\" instead of \"private\" "
+          "(docs/security.md, \"Cached history pages\")");
+ABSL_FLAG(std::string, upstream_streams, "watch",
+          "how rooms' change streams come from the room nodes: watch (one Watch call per "
+          "room node for all rooms) or per_room (one Subscribe call per room)");
 ABSL_FLAG(int, grpc_deadline_ms, 10000,
           "deadline of each unary call to the room service, in ms (504 deadline_exceeded after it)");
 
@@ -86,8 +93,14 @@ absl::StatusOr<GatewayConfig> GatewayConfigFromFlags() {
     return absl::InvalidArgumentError("--grpc_deadline_ms must be positive");
   }
   config.grpc_deadline = absl::Milliseconds(grpc_deadline_ms);
+  const std::string upstream_streams = absl::GetFlag(FLAGS_upstream_streams);
+  if (upstream_streams != "watch" && upstream_streams != "per_room") {
+    return absl::InvalidArgumentError("--upstream_streams must be watch or per_room");
+  }
+  config.watch_upstream = upstream_streams == "watch";
   // Checked by Gateway::Start, which resolves the directory.
   config.web_root = absl::GetFlag(FLAGS_web);
+  config.public_history_cache = absl::GetFlag(FLAGS_public_history_cache);
   return config;
 }
 

@@ -40,9 +40,14 @@ GatewayMetrics::GatewayMetrics() : registry_(std::make_shared<prometheus::Regist
                       .Add({});
   upstream_subscriptions_ = &prometheus::BuildGauge()
                                  .Name("roomsync_gateway_upstream_subscriptions")
-                                 .Help("Rooms with an open upstream Subscribe")
+                                 .Help("Rooms with an upstream subscription (SSE fan-outs)")
                                  .Register(*registry_)
                                  .Add({});
+  upstream_streams_ = &prometheus::BuildGauge()
+                           .Name("roomsync_gateway_upstream_streams")
+                           .Help("gRPC calls to room nodes carrying subscriptions (Watch or Subscribe)")
+                           .Register(*registry_)
+                           .Add({});
   rate_limited_ = &prometheus::BuildCounter()
                        .Name("roomsync_gateway_rate_limited_total")
                        .Help("Requests refused with 429 by a rate limit or quota, by reason")
@@ -73,6 +78,8 @@ void GatewayMetrics::SseFrameSent(size_t bytes) {
 void GatewayMetrics::SseResync() { sse_resyncs_->Increment(); }
 void GatewayMetrics::UpstreamSubscriptionOpened() { upstream_subscriptions_->Increment(); }
 void GatewayMetrics::UpstreamSubscriptionClosed() { upstream_subscriptions_->Decrement(); }
+void GatewayMetrics::UpstreamStreamOpened() { upstream_streams_->Increment(); }
+void GatewayMetrics::UpstreamStreamClosed() { upstream_streams_->Decrement(); }
 void GatewayMetrics::RateLimited(std::string_view reason) {
   rate_limited_->Add({{"reason", std::string(reason)}}).Increment();
 }

@@ -31,6 +31,9 @@ class GatewayMetrics {
   void SseResync();
   void UpstreamSubscriptionOpened();
   void UpstreamSubscriptionClosed();
+  // gRPC calls carrying subscriptions: Watch calls, or per-room Subscribes.
+  void UpstreamStreamOpened();
+  void UpstreamStreamClosed();
   // A 429 from a rate limit or quota; `reason` names it (a bounded set).
   void RateLimited(std::string_view reason);
   // A request refused by authentication (401) or authorization (403).
@@ -48,6 +51,7 @@ class GatewayMetrics {
   prometheus::Counter* sse_bytes_;
   prometheus::Counter* sse_resyncs_;
   prometheus::Gauge* upstream_subscriptions_;
+  prometheus::Gauge* upstream_streams_;
   prometheus::Family<prometheus::Counter>* rate_limited_;
   prometheus::Family<prometheus::Counter>* auth_refused_;
 };

@@ -1,5 +1,6 @@
 #include "gateway/http_session.h"
 
+#include <algorithm>
 #include <array>
 
 #include <boost/asio/dispatch.hpp>
@@ -74,7 +75,10 @@ void HttpSession::OnHandshake(beast::error_code error) {
 void HttpSession::ReadHead() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(context_.config.max_header_bytes));
-  parser_->body_limit(context_.config.limits.max_push_bytes);
+  // The larger of the bodies any route takes; OnHead narrows it to the
+  // route's before a byte of the body is read.
+  parser_->body_limit(std::max(context_.config.limits.max_push_bytes,
+                               context_.config.limits.max_snapshot_bytes));
   // The first head must arrive within header_timeout of the connection
   // (slowloris); later ones within idle_timeout of the previous response.
   stream_.tcp().expires_after(absl::ToChronoNanoseconds(
@@ -96,6 +100,11 @@ void HttpSession::OnHead(beast::error_code error) {
   in_flight_counted_ = true;
   if (error) return RefuseUnreadable(error);
   const auto& head = parser_->get();
+  if (std::optional<ApiResponse> refused = LimitBody(); refused.has_value()) {
+    route_ = Route();
+    method_ = "-";
+    return WriteResponse(*std::move(refused), true);
+  }
   if (beast::iequals(head[http::field::expect], "100-continue") && !parser_->is_done()) {
     return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
                             [self = shared_from_this()](beast::error_code error, size_t) {
@@ -104,6 +113,23 @@ void HttpSession::OnHead(beast::error_code error) {
                             });
   }
   ReadBody();
+}
+
+std::optional<ApiResponse> HttpSession::LimitBody() {
+  std::string_view path, query_text;
+  SplitTarget(ToStd(parser_->get().target()), &path, &query_text);
+  const bool snapshot = MatchRoute(path).kind == RouteKind::kSnapshotPut;
+  const size_t limit = snapshot ? context_.config.limits.max_snapshot_bytes
+                                : context_.config.limits.max_push_bytes;
+  parser_->body_limit(limit);
+  // A declared length over the limit is refused before any of it is read;
+  // a chunked body stops at the limit (http::error::body_limit).
+  if (auto length = parser_->content_length(); length && *length > limit) {
+    return ErrorResponse(413, "payload_too_large",
+                         snapshot ? "the body is larger than the snapshot limit"
+                                  : "the body is larger than the push limit");
+  }
+  return std::nullopt;
 }
 
 void HttpSession::ReadBody() {
@@ -131,7 +157,7 @@ void HttpSession::RefuseUnreadable(beast::error_code error) {
   }
   if (error == http::error::body_limit) {
     return WriteResponse(ErrorResponse(413, "payload_too_large",
-                                       "the body is larger than the push limit"),
+                                       "the body is larger than the limit of its endpoint"),
                          true);
   }
   if (error == beast::error::timeout) return CloseAfterDraining();
@@ -212,8 +238,17 @@ void HttpSession::Dispatch() {
       return HandlePush(context_, *caller, route_.room, *query, request.body(), std::move(reply));
     case RouteKind::kHistory:
       return HandleHistory(context_, *caller, route_.room, *query, std::move(reply));
+    case RouteKind::kHistoryPage:
+      return HandleHistoryPage(context_, *caller, route_, *query,
+                               ToStd(request[http::field::if_none_match]), std::move(reply));
     case RouteKind::kStream:
       return StartStream(route_, *query, *std::move(caller));
+    case RouteKind::kSnapshotPut:
+      return HandlePutSnapshot(context_, *caller, route_.room, *query,
+                               std::move(request.body()), std::move(reply));
+    case RouteKind::kSnapshotGet:
+      return HandleGetSnapshot(context_, *caller, route_.room,
+                               ToStd(request[http::field::if_none_match]), std::move(reply));
     case RouteKind::kNotFound:
     case RouteKind::kStatic:
       break;
@@ -230,7 +265,7 @@ std::optional<Caller> HttpSession::Admit(const QueryParams& query) {
   absl::Duration leeway = context_.config.jwt ? context_.config.jwt->leeway : absl::ZeroDuration();
   absl::StatusOr<Caller> caller = AuthenticateRequest(
       context_.verifier.get(), leeway, ToStd(request[http::field::authorization]), query,
-      request.method() == http::verb::get, route_.room, route_.kind == RouteKind::kPush);
+      request.method() == http::verb::get, route_.room, RouteWrites(route_.kind));
   if (!caller.ok()) {
     ApiResponse refusal = ErrorFromStatus(caller.status());
     context_.metrics.AuthRefused(refusal.status);

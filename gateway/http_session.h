@@ -40,6 +40,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnHandshake(boost::beast::error_code error);
   void ReadHead();
   void OnHead(boost::beast::error_code error);
+  // Sets the body limit of the request's route (a snapshot's is not a
+  // push's); the 413 to answer when its declared length is over it.
+  std::optional<ApiResponse> LimitBody();
   void ReadBody();
   void OnBody(boost::beast::error_code error);
   // Refuses a request the parser rejected; closes afterwards.

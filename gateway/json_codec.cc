@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "base/log.h"
 
 namespace roomsync {
@@ -77,11 +78,16 @@ absl::StatusOr<std::optional<v1::Checkpoint>> ParseCheckpoint(std::string_view j
   return std::optional<v1::Checkpoint>(std::move(checkpoint));
 }
 
-void AppendCheckpoint(std::string& out, const v1::Checkpoint& checkpoint) {
+void AppendCheckpoint(std::string& out, const v1::Checkpoint& checkpoint, bool with_digest) {
   absl::StrAppend(&out, R"({"seq":)", checkpoint.seq(), R"(,"epoch":")");
   AppendJsonEscaped(out, checkpoint.epoch());
   out += '"';
   if (checkpoint.compacted() > 0) absl::StrAppend(&out, R"(,"compacted":)", checkpoint.compacted());
+  if (with_digest && checkpoint.has_digest()) {
+    // 16 hex digits, as storage/document_digest.h's FormatDigest: a JSON
+    // number could not carry 64 bits to JavaScript.
+    absl::StrAppend(&out, R"(,"digest":")", absl::StrFormat("%016x", checkpoint.digest()), "\"");
+  }
   out += '}';
 }
 
@@ -119,7 +125,7 @@ void AppendChangesBody(std::string& out, std::span<const v1::Document* const> do
   out += R"({"documents":)";
   AppendDocumentArray(out, documents, with_collection);
   out += R"(,"checkpoint":)";
-  AppendCheckpoint(out, checkpoint);
+  AppendCheckpoint(out, checkpoint, /*with_digest=*/with_collection);
   out += '}';
 }
 

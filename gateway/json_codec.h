@@ -20,7 +20,10 @@ namespace roomsync {
 absl::StatusOr<std::optional<v1::Checkpoint>> ParseCheckpoint(std::string_view json);
 
 // Appends {"seq":N,"epoch":"E"}.
-void AppendCheckpoint(std::string& out, const v1::Checkpoint& checkpoint);
+// with_digest false leaves the digest out: it covers every collection, so
+// a read of one collection must not hand it on.
+void AppendCheckpoint(std::string& out, const v1::Checkpoint& checkpoint,
+                      bool with_digest = true);
 std::string CheckpointJson(const v1::Checkpoint& checkpoint);
 
 // Appends the stored object; with `with_collection`, "_collection":"<name>"

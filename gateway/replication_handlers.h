@@ -14,6 +14,7 @@
 #include "gateway/api_response.h"
 #include "gateway/query_params.h"
 #include "gateway/request_auth.h"
+#include "gateway/routes.h"
 
 namespace roomsync {
 
@@ -30,6 +31,23 @@ void HandlePush(GatewayContext& context, const Caller& caller, const std::string
                 std::string_view body, ApiReply reply);
 void HandleHistory(GatewayContext& context, const Caller& caller, const std::string& room, const QueryParams& query,
                    ApiReply reply);
+// GET .../history/pages/{page} (history_pages.h): one History read; 400 for
+// a malformed page, 404 for a page of another epoch. A complete page is
+// cacheable with a strong ETag, and `if_none_match` naming it is a 304.
+void HandleHistoryPage(GatewayContext& context, const Caller& caller, const Route& route,
+                       const QueryParams& query, std::string_view if_none_match, ApiReply reply);
+
+// Encrypted snapshots (docs/api.md, "Snapshots"). POST .../snapshots with
+// ?checkpoint={"seq":N,"epoch":"E"} and optionally compact=1, the body the
+// opaque snapshot (its size bounded by the session before it is read):
+// 201 with {"seq","epoch","bytes","created"}.
+void HandlePutSnapshot(GatewayContext& context, const Caller& caller, const std::string& room,
+                       const QueryParams& query, std::string body, ApiReply reply);
+// GET .../snapshots/latest: the bytes, with the checkpoint to pull from in
+// Roomsync-Checkpoint and an ETag (`if_none_match` naming it: 304); 404
+// not_found when the room has none.
+void HandleGetSnapshot(GatewayContext& context, const Caller& caller, const std::string& room,
+                       std::string_view if_none_match, ApiReply reply);
 
 }  // namespace roomsync
 

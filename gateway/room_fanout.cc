@@ -1,14 +1,25 @@
 #include "gateway/room_fanout.h"
 
+#include <algorithm>
 #include <utility>
 
+#include <boost/asio/steady_timer.hpp>
+
+#include "absl/time/clock.h"
 #include "base/log.h"
+#include "cluster/shard_map.h"
 #include "gateway/gateway_context.h"
 #include "gateway/sse_frames.h"
 #include "gateway/sse_session.h"
 #include "gateway/stream_catch_up.h"
+#include "gateway/upstream_streams.h"
 
 namespace roomsync {
+
+struct RetryTimer {
+  explicit RetryTimer(boost::asio::io_context& io) : timer(io) {}
+  boost::asio::steady_timer timer;
+};
 
 RoomFanout::RoomFanout(GatewayContext& context, std::string room)
     : context_(context), room_(std::move(room)) {}
@@ -16,29 +27,121 @@ RoomFanout::RoomFanout(GatewayContext& context, std::string room)
 RoomFanout::~RoomFanout() = default;
 
 void RoomFanout::StartUpstream() {
-  self_ = shared_from_this();
-  request_.set_room(room_);
-  // One stream for many clients: it carries the gateway's own token, if it
-  // has one (else the room service trusts the gateway's certificate).
-  absl::StatusOr<std::string> token = context_.ReadUpstreamToken();
-  if (token.ok()) {
-    GatewayContext::ForwardToken(client_context_, *token);
-  } else {
-    Log(LogLevel::kWarning, "upstream_token_unreadable",
-        {{"detail", std::string(token.status().message())}});
-  }
-  context_.grpc_calls_in_flight.fetch_add(1);
   context_.metrics.UpstreamSubscriptionOpened();
-  context_.StubFor(room_).async()->Subscribe(&client_context_, &request_, this);
-  StartRead(&event_);
-  StartCall();
+  SubscribeUpstream();
+}
+
+void RoomFanout::SubscribeUpstream() {
+  std::optional<v1::Checkpoint> from;
+  uint64_t generation = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ending_) return;
+    generation = ++generation_;
+    if (live_) {
+      // What the sessions have been sent: a new subscription continues
+      // right after it (on the room's new node, after a move).
+      from = head_;
+      from->clear_digest();
+    }
+  }
+  std::shared_ptr<RoomUpstream> upstream =
+      context_.config.watch_upstream
+          ? context_.watch_calls->Subscribe(shared_from_this(), generation, from)
+          : SubscribePerRoom(context_, shared_from_this(), generation, from);
+  if (upstream == nullptr) return UpstreamEnded(generation, UpstreamEnd::kLost, "");
   bool cancel = false;
   {
     absl::MutexLock lock(&mu_);
-    started_ = true;
-    cancel = cancelled_;
+    // The subscription may have ended already (its first answer can come
+    // before Subscribe returns): then it is not kept.
+    if (ending_ || generation_ != generation || ended_generation_ == generation) {
+      cancel = true;
+    } else {
+      upstream_ = upstream;
+    }
   }
-  if (cancel) client_context_.TryCancel();
+  if (cancel) upstream->Cancel();
+}
+
+void RoomFanout::UpstreamLive(uint64_t generation, const v1::Checkpoint& head) {
+  Followups followups;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ending_ || generation != generation_) return;
+    attempts_ = 0;
+    lost_since_ = absl::InfiniteFuture();
+    if (!live_) GoLive(head, followups);
+  }
+  RunFollowups(followups);
+}
+
+void RoomFanout::UpstreamChanges(uint64_t generation, std::shared_ptr<const v1::ChangeBatch> batch) {
+  Followups followups;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ending_ || generation != generation_) return;
+    if (!live_) {
+      // No Live marker first: treat the batch's predecessor as the head.
+      v1::Checkpoint head = batch->checkpoint();
+      if (batch->documents_size() > 0) head.set_seq(batch->documents(0).seq() - 1);
+      GoLive(head, followups);
+    }
+    Publish(std::move(batch), followups);
+  }
+  RunFollowups(followups);
+}
+
+void RoomFanout::UpstreamEnded(uint64_t generation, UpstreamEnd end, std::string_view owner) {
+  bool was_live = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ending_ || generation != generation_) return;
+    upstream_.reset();
+    ended_generation_ = generation;
+    was_live = live_;
+  }
+  // Sessions that were never live have nothing to continue: a node that is
+  // gone answers them now (503 before their stream began, and their client
+  // retries); a refusal naming the owner is followed.
+  if (end == UpstreamEnd::kResync || (!was_live && end == UpstreamEnd::kLost)) {
+    return End("the room's stream ended upstream");
+  }
+  // The node that refused the room named its owner: go there at once.
+  const bool rerouted = !owner.empty() && context_.owners.Learn(ShardOf(room_), owner);
+  bool give_up = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ending_ || generation != generation_) return;
+    if (lost_since_ == absl::InfiniteFuture()) lost_since_ = absl::Now();
+    give_up = absl::Now() - lost_since_ > context_.config.upstream_retry_window ||
+              (!live_ && attempts_ >= 3);
+    if (!give_up) ScheduleRetryLocked(generation, rerouted);
+  }
+  if (give_up) End("the room's node has not answered for too long");
+}
+
+void RoomFanout::ScheduleRetryLocked(uint64_t generation, bool now) {
+  // 0, 50, 100, 200 ... 1000 ms: a few rounds of the gateway's lease-table
+  // refresh while a crashed node's shards are taken over.
+  const absl::Duration delay =
+      now ? absl::ZeroDuration()
+          : std::min(absl::Milliseconds(25) * (2 << std::min(attempts_, 5)), absl::Seconds(1));
+  ++attempts_;
+  auto timer = std::make_shared<RetryTimer>(context_.io);
+  retry_timer_ = timer;
+  timer->timer.expires_after(absl::ToChronoNanoseconds(delay));
+  timer->timer.async_wait([weak = weak_from_this(), generation](boost::system::error_code error) {
+    if (error) return;  // cancelled: the fan-out ended
+    std::shared_ptr<RoomFanout> self = weak.lock();
+    if (self == nullptr) return;
+    {
+      absl::MutexLock lock(&self->mu_);
+      // Another subscription began meanwhile (every one is a new generation).
+      if (self->ending_ || self->generation_ != generation) return;
+    }
+    self->SubscribeUpstream();
+  });
 }
 
 bool RoomFanout::Attach(const std::shared_ptr<SseSession>& session) {
@@ -55,34 +158,56 @@ bool RoomFanout::Attach(const std::shared_ptr<SseSession>& session) {
   return true;
 }
 
+std::shared_ptr<RoomUpstream> RoomFanout::EndLocked(bool cancelled) {
+  if (ending_) return nullptr;
+  ending_ = true;
+  cancelled_ = cancelled;
+  if (retry_timer_ != nullptr) retry_timer_->timer.cancel();
+  retry_timer_.reset();
+  context_.metrics.UpstreamSubscriptionClosed();
+  return std::move(upstream_);
+}
+
 void RoomFanout::Detach(uint64_t session_id) {
+  std::shared_ptr<RoomUpstream> upstream;
   bool remove = false;
-  bool cancel = false;
   {
     absl::MutexLock lock(&mu_);
     subscribers_.erase(session_id);
-    // The last local subscriber left: the upstream stream is not worth its
-    // cost. A new session opens a new one.
+    // The last local subscriber left: the upstream subscription is not
+    // worth its cost. A new session opens a new one.
     if (subscribers_.empty() && !ending_) {
-      ending_ = true;
-      cancelled_ = true;
+      upstream = EndLocked(/*cancelled=*/true);
       remove = true;
-      cancel = started_;  // else StartUpstream cancels right after StartCall
     }
   }
   if (remove) context_.fanouts->Remove(room_, this);
-  if (cancel) client_context_.TryCancel();
+  if (upstream != nullptr) upstream->Cancel();
 }
 
-void RoomFanout::Cancel() {
-  bool cancel = false;
+void RoomFanout::Cancel() { End(""); }
+
+void RoomFanout::End(std::string_view reason) {
+  std::vector<std::shared_ptr<SseSession>> sessions;
+  std::shared_ptr<RoomUpstream> upstream;
   {
     absl::MutexLock lock(&mu_);
-    ending_ = true;
-    cancelled_ = true;
-    cancel = started_;
+    if (ending_) return;
+    upstream = EndLocked(/*cancelled=*/reason.empty());
+    for (auto& [id, subscriber] : subscribers_) {
+      if (auto session = subscriber.session.lock()) sessions.push_back(std::move(session));
+    }
+    subscribers_.clear();
   }
-  if (cancel) client_context_.TryCancel();
+  context_.fanouts->Remove(room_, this);
+  if (upstream != nullptr) upstream->Cancel();
+  for (auto& session : sessions) {
+    if (reason.empty()) {
+      session->Close();
+    } else {
+      session->Resync(reason);
+    }
+  }
 }
 
 bool RoomFanout::Activate(Subscriber& subscriber, const std::shared_ptr<SseSession>& session,
@@ -94,6 +219,10 @@ bool RoomFanout::Activate(Subscriber& subscriber, const std::shared_ptr<SseSessi
   if (!checkpoint.has_value() ||
       (checkpoint->epoch() == head_.epoch() && checkpoint->seq() >= head_.seq())) {
     subscriber.phase = Phase::kLive;
+    // A client may be ahead of this gateway's upstream stream (it pulled
+    // through another gateway, or from the room's new owner while this
+    // stream still hangs on the old one): Publish skips what it holds.
+    if (checkpoint.has_value()) subscriber.sent_through = checkpoint->seq();
     return true;
   }
   if (checkpoint->epoch() != head_.epoch()) {
@@ -206,76 +335,6 @@ void RoomFanout::RunFollowups(Followups& followups) {
   for (auto& session : followups.catch_ups) {
     StartStreamCatchUp(context_, shared_from_this(), std::move(session));
   }
-}
-
-void RoomFanout::OnReadDone(bool ok) {
-  if (!ok) return;  // the stream ended; OnDone follows
-  Followups followups;
-  bool resync = false;
-  {
-    absl::MutexLock lock(&mu_);
-    switch (event_.event_case()) {
-      case v1::SubscribeEvent::kLive:
-        if (!live_) GoLive(event_.live().checkpoint(), followups);
-        break;
-      case v1::SubscribeEvent::kChanges: {
-        auto batch = std::make_shared<v1::ChangeBatch>(std::move(*event_.mutable_changes()));
-        if (!live_) {
-          // No Live marker first: treat the batch's predecessor as the head.
-          v1::Checkpoint head = batch->checkpoint();
-          if (batch->documents_size() > 0) head.set_seq(batch->documents(0).seq() - 1);
-          GoLive(head, followups);
-        }
-        Publish(std::move(batch), followups);
-        break;
-      }
-      case v1::SubscribeEvent::kResync:
-        resync = true;
-        break;
-      default:
-        break;
-    }
-  }
-  RunFollowups(followups);
-  if (resync) {
-    // Every session must resync; OnDone tells them once the stream ends.
-    client_context_.TryCancel();
-    return;
-  }
-  StartRead(&event_);
-}
-
-void RoomFanout::OnDone(const grpc::Status& status) {
-  std::vector<std::shared_ptr<SseSession>> sessions;
-  bool cancelled = false;
-  {
-    absl::MutexLock lock(&mu_);
-    ending_ = true;
-    cancelled = cancelled_;
-    for (auto& [id, subscriber] : subscribers_) {
-      if (auto session = subscriber.session.lock()) sessions.push_back(std::move(session));
-    }
-    subscribers_.clear();
-  }
-  context_.fanouts->Remove(room_, this);
-  // The room's shard moved: the sessions' reconnects go to its owner.
-  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-    context_.LearnOwner(room_, client_context_);
-  }
-  if (!cancelled) {
-    Log(LogLevel::kWarning, "upstream_subscription_ended",
-        {{"room", room_}, {"grpc_code", static_cast<int>(status.error_code())}});
-  }
-  for (auto& session : sessions) {
-    if (cancelled) {
-      session->Close();
-    } else {
-      session->Resync("the room's stream ended upstream");
-    }
-  }
-  context_.metrics.UpstreamSubscriptionClosed();
-  context_.grpc_calls_in_flight.fetch_sub(1);
-  std::shared_ptr<RoomFanout> last_reference = std::move(self_);  // may delete this
 }
 
 RoomFanouts::RoomFanouts(GatewayContext& context) : context_(context) {}

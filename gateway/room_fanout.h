@@ -1,5 +1,10 @@
-// Per-room fan-out: ONE upstream Subscribe to the room service for all of a
-// room's local SSE sessions (all collections, no checkpoint). Each upstream
+// Per-room fan-out: ONE upstream subscription to the room service for all
+// of a room's local SSE sessions (all collections, no checkpoint): on the
+// room node's Watch call (upstream_watch.h), or a Subscribe call of its own
+// (--upstream_streams=per_room). When the upstream ends because the room
+// moved or its node is gone, the fan-out subscribes again on the room's
+// (new) node from the last checkpoint it received: sessions see no gap and
+// no RESYNC unless that fails for upstream_retry_window. Each upstream
 // batch is encoded once per collection filter in use and the same buffer is
 // queued on every session (STYLE.md "Fan-out").
 //
@@ -14,27 +19,39 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include <grpcpp/support/client_callback.h>
-
 #include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
 #include "absl/synchronization/mutex.h"
-#include "roomsync/v1/roomsync.grpc.pb.h"
+#include "roomsync/v1/roomsync.pb.h"
 
 namespace roomsync {
 
 struct GatewayContext;
 class SseSession;
 
-class RoomFanout : public grpc::ClientReadReactor<v1::SubscribeEvent>,
-                   public std::enable_shared_from_this<RoomFanout> {
+// Where a fan-out's upstream subscription lives: the room's own Subscribe
+// call, or the room's subscription on its node's Watch call.
+class RoomUpstream {
+ public:
+  virtual ~RoomUpstream() = default;
+  // Ends the subscription; the upstream reports nothing more.
+  virtual void Cancel() = 0;
+};
+
+struct RetryTimer;
+
+class RoomFanout : public std::enable_shared_from_this<RoomFanout> {
  public:
   RoomFanout(GatewayContext& context, std::string room);
-  ~RoomFanout() override;
+  ~RoomFanout();
 
-  // Opens the upstream Subscribe. Call once, holding no lock (gRPC may run
-  // reactions on the calling thread).
+  const std::string& room() const { return room_; }
+
+  // Opens the upstream subscription. Call once, holding no lock (gRPC may
+  // run reactions on the calling thread).
   void StartUpstream();
   // Adds a session; false when this fan-out is ending (use a new one).
   bool Attach(const std::shared_ptr<SseSession>& session);
@@ -46,8 +63,16 @@ class RoomFanout : public grpc::ClientReadReactor<v1::SubscribeEvent>,
   // buffered remainder and make the session live.
   void FinishCatchUp(uint64_t session_id, int64_t sent_seq);
 
-  void OnReadDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
+  // From the upstream subscription `generation` (a stale one is ignored),
+  // in its order, holding no lock of the upstream's.
+  void UpstreamLive(uint64_t generation, const v1::Checkpoint& head);
+  void UpstreamChanges(uint64_t generation, std::shared_ptr<const v1::ChangeBatch> batch);
+  enum class UpstreamEnd {
+    kResync,  // the room cannot serve the stream exactly: every session resyncs
+    kMoved,   // the room is served elsewhere now (`owner`, when named)
+    kLost,    // the call broke (node gone, network): try again
+  };
+  void UpstreamEnded(uint64_t generation, UpstreamEnd end, std::string_view owner);
 
  private:
   enum class Phase { kWaitingForLive, kCatchingUp, kLive };
@@ -68,6 +93,17 @@ class RoomFanout : public grpc::ClientReadReactor<v1::SubscribeEvent>,
     std::vector<std::shared_ptr<SseSession>> resyncs;
   };
 
+  // Subscribes upstream (a new generation) on the room's node now: from
+  // head_ once live, so that a subscription moved to another node
+  // continues without a gap.
+  void SubscribeUpstream();
+  // Runs SubscribeUpstream after a backoff (`now`: at once), unless
+  // another subscription or the end comes first.
+  void ScheduleRetryLocked(uint64_t generation, bool now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the fan-out: sessions get RESYNC `reason` (closed when empty).
+  void End(std::string_view reason);
+  // Marks the fan-out ending (once) and hands back its upstream to cancel.
+  std::shared_ptr<RoomUpstream> EndLocked(bool cancelled) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts a subscriber's stream once the upstream is live; false when the
   // subscriber must be dropped (it gets RESYNC).
   bool Activate(Subscriber& subscriber, const std::shared_ptr<SseSession>& session,
@@ -80,11 +116,6 @@ class RoomFanout : public grpc::ClientReadReactor<v1::SubscribeEvent>,
 
   GatewayContext& context_;
   const std::string room_;
-  grpc::ClientContext client_context_;
-  v1::SubscribeRequest request_;
-  v1::SubscribeEvent event_;  // the read in flight writes here
-  // Keeps this object alive until OnDone, gRPC's last reaction.
-  std::shared_ptr<RoomFanout> self_;
 
   // Sends happen under mu_: they only post to strands, and holding the lock
   // keeps a catch-up's flush and a live batch from overtaking each other.
@@ -92,9 +123,16 @@ class RoomFanout : public grpc::ClientReadReactor<v1::SubscribeEvent>,
   bool live_ ABSL_GUARDED_BY(mu_) = false;
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;  // TryCancel only after StartCall
   v1::Checkpoint head_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t ended_generation_ ABSL_GUARDED_BY(mu_) = 0;  // the last one that ended
+  std::shared_ptr<RoomUpstream> upstream_ ABSL_GUARDED_BY(mu_);
+  // Since when the room has had no upstream (retries), and how many
+  // attempts were made since.
+  absl::Time lost_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  int attempts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<RetryTimer> retry_timer_ ABSL_GUARDED_BY(mu_);  // a steady_timer
 };
 
 // The gateway's fan-outs by room. Thread-safe.

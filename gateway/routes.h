@@ -15,6 +15,9 @@ enum class RouteKind {
   kPush,
   kStream,
   kHistory,
+  kHistoryPage,  // a cacheable page of history (history_pages.h)
+  kSnapshotPut,  // POST .../snapshots: store an encrypted snapshot
+  kSnapshotGet,  // GET .../snapshots/latest: the newest one
   kHealthz,
   kReadyz,
   kMetrics,
@@ -29,7 +32,14 @@ struct Route {
   std::string_view pattern = "unmatched";
   // The one method the route accepts besides OPTIONS.
   std::string_view method;
+  // kHistoryPage: the path after ".../history/pages/", as written (parsed
+  // by ParseHistoryPagePath).
+  std::string page;
 };
+
+// Whether the route writes the room: its token needs write (push, snapshot
+// upload).
+bool RouteWrites(RouteKind kind);
 
 // `static_files`: a web root is served, so a path outside the API's
 // (IsApiPath) is kStatic instead of kNotFound.

@@ -12,7 +12,7 @@ std::string EncodeChangeFrame(std::span<const v1::Document* const> documents,
   frame.reserve(bytes);
   // The epoch is JSON-escaped, so the id line cannot contain a raw newline.
   frame += "id: ";
-  AppendCheckpoint(frame, checkpoint);
+  AppendCheckpoint(frame, checkpoint, /*with_digest=*/with_collection);
   frame += "\ndata: ";
   AppendChangesBody(frame, documents, checkpoint, with_collection);
   frame += "\n\n";

@@ -22,6 +22,9 @@ struct DocumentLimits {
   size_t max_id_bytes = 256;
   // Deeper objects are refused: a parser's stack must stay bounded.
   size_t max_json_depth = 64;
+  // Largest encrypted snapshot (docs/api.md, "Snapshots"): the HTTP body
+  // bound of POST .../snapshots and the room service's refusal.
+  size_t max_snapshot_bytes = 4 * 1024 * 1024;
 };
 
 struct DocumentEnvelope {

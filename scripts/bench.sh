@@ -94,7 +94,9 @@ json_get() {  # file python-expression-on-d
 pg=$ROOMSYNC_TEST_PGURL                 # postgresql://postgres@127.0.0.1:PORT/postgres
 pg_port=${pg##*:}; pg_port=${pg_port%%/*}
 psql_() { /usr/lib/postgresql/15/bin/psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
-psql_ -d postgres -c "CREATE DATABASE roomsync" -c "CREATE DATABASE ref" >/dev/null
+psql_ -d postgres -c "CREATE DATABASE roomsync" >/dev/null
+# shellcheck source=bench/pgbench_reference.sh
+source "$root/bench/pgbench_reference.sh"
 store="postgresql://postgres@127.0.0.1:$pg_port/roomsync"
 
 # --- micro-benchmarks -------------------------------------------------------
@@ -130,36 +132,14 @@ $bench push "${common[@]}" --clients 16 --docs_per_push 100 --label batch100 \
   --out "$out/push_batch100.json"
 
 log "push reference: pgbench, the store's upsert, one document per transaction"
-# The reference's tables are the store's own, copied from the migrated
-# schema, so indexes and storage settings are identical.
-/usr/lib/postgresql/15/bin/pg_dump -s -h 127.0.0.1 -p "$pg_port" -U postgres roomsync | psql_ -d ref >/dev/null
-psql_ -d ref -c "INSERT INTO rooms (room, epoch, last_seq) SELECT 'ref-' || g, 'e', 0 FROM generate_series(0, 1000) g" >/dev/null
-doc=$(python3 -c 'import base64,os; print("{\"id\":\"x\",\"timestamp\":1700000001000,\"iv\":\"%s\",\"ciphertext\":\"%s\"}" % (base64.b64encode(os.urandom(12)).decode(), base64.b64encode(os.urandom(162)).decode()))')
+# The reference's tables are the store's own (bench/pgbench_reference.sh).
+prepare_pgbench_reference roomsync ref
 for shape in one_room room_per_client; do
-  room_expr="'ref-0'"
-  [[ $shape == room_per_client ]] && room_expr="'ref-' || :client_id"
-  # The store's commit (storage/postgres_statements.h kCommitSql) for one
-  # room and one document, in its simplest single-room form: the fenced
-  # sequence bump and the upsert in one autocommit statement.
-  cat >"$out/pgbench_$shape.sql" <<SQL
-\set n random(1, 2000000000)
-WITH fence AS (
-  UPDATE rooms SET last_seq = last_seq + 1 WHERE room = $room_expr RETURNING room, last_seq
-)
-INSERT INTO documents AS d (room, collection, id, seq, timestamp_ms, deleted, json)
-SELECT fence.room, 'messages', 'm-' || :client_id || '-' || :n, fence.last_seq,
-       1700000001000, false, convert_to('$doc', 'UTF8')
-FROM fence
-ON CONFLICT (room, collection, id) DO UPDATE SET
-  seq = EXCLUDED.seq, timestamp_ms = EXCLUDED.timestamp_ms,
-  deleted = EXCLUDED.deleted, json = EXCLUDED.json;
-SQL
+  write_pgbench_commit "$shape" "$out/pgbench_$shape.sql"
   shape_clients=$clients
   [[ $shape == one_room ]] && shape_clients=$one_room_clients
   for c in ${shape_clients//,/ }; do
-    /usr/lib/postgresql/15/bin/pgbench -n -h 127.0.0.1 -p "$pg_port" -U postgres -M prepared \
-      -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -T "$dur" -r -f "$out/pgbench_$shape.sql" ref \
-      >"$out/pgbench_${shape}_$c.txt" 2>&1
+    run_pgbench "$c" "$dur" "$out/pgbench_$shape.sql" ref "$out/pgbench_${shape}_$c.txt"
   done
 done
 

@@ -15,6 +15,7 @@ packages=(
   python3 python3-yaml
   chromium  # the browser of clients/js/test-browser (driven by playwright-core)
   sqlite3  # tests/e2e/roomsyncctl edits a store by hand
+  nginx-light  # tests/e2e/history_cache: a caching proxy in front of the gateway
 )
 # Node.js drives the browser-side test clients; this machine image may ship its
 # own build, so only install Debian's when there is none at all.

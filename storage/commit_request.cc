@@ -11,11 +11,12 @@ constexpr size_t kDocumentOverheadBytes = 64;
 
 CommitRequest::CommitRequest(std::string_view room, const CommitFence& fence,
                              std::span<const StoredDocument> documents,
-                             int64_t stored_bytes_delta)
+                             int64_t stored_bytes_delta, uint64_t digest_delta)
     : room(room),
       fence(fence),
       documents(documents),
       stored_bytes_delta(stored_bytes_delta),
+      digest_delta(digest_delta),
       bytes(room.size()) {
   for (const StoredDocument& doc : documents) {
     bytes += doc.collection.size() + doc.id.size() + doc.json.size() + kDocumentOverheadBytes;

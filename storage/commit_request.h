@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -16,7 +17,8 @@ namespace roomsync::storage_internal {
 
 struct CommitRequest {
   CommitRequest(std::string_view room, const CommitFence& fence,
-                std::span<const StoredDocument> documents, int64_t stored_bytes_delta);
+                std::span<const StoredDocument> documents, int64_t stored_bytes_delta,
+                uint64_t digest_delta = 0);
 
   // The seq the room's last_seq becomes.
   Seq NewLastSeq() const {
@@ -27,7 +29,12 @@ struct CommitRequest {
   CommitFence fence;
   std::span<const StoredDocument> documents;
   int64_t stored_bytes_delta;  // added to rooms.stored_bytes (store.h)
+  uint64_t digest_delta;       // XORed into rooms.digest (store.h)
   size_t bytes;                // what the request adds to a group's size bound
+  // CreateRoomAndCommit: the epoch to create the room with ("" for a
+  // Commit), and the room's head when it existed (nothing written).
+  std::string_view create_epoch;
+  std::optional<RoomHead> existing;
   absl::Status result;         // written by the group's leader before `done`
   bool done = false;           // guarded by the queue's mutex
 };

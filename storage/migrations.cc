@@ -3,6 +3,7 @@
 #include <array>
 
 #include "absl/strings/str_cat.h"
+#include "storage/postgres_statements.h"
 
 namespace roomsync::storage_internal {
 namespace {
@@ -14,7 +15,7 @@ namespace {
 // the room row, and a foreign key would cost one more index probe per
 // document. json is stored EXTERNAL (out of line, uncompressed) because it
 // is client-side ciphertext: compressing it only burns CPU.
-constexpr std::array<Migration, 5> kPostgres = {{
+constexpr std::array<Migration, 7> kPostgres = {{
     {1, R"sql(
 CREATE TABLE rooms (
   room       TEXT COLLATE "C" PRIMARY KEY,
@@ -83,12 +84,34 @@ CREATE TABLE cluster_nodes (
     {5, R"sql(
 ALTER TABLE rooms ADD COLUMN compacted_through BIGINT NOT NULL DEFAULT 0;
 )sql"},
+    // RoomHead::digest (storage/document_digest.h), maintained by Commit;
+    // existing rooms get theirs from their live documents.
+    {6, R"sql(
+ALTER TABLE rooms ADD COLUMN digest BIGINT NOT NULL DEFAULT 0;
+UPDATE rooms r SET digest = (
+  SELECT coalesce(bit_xor()sql" ROOMSYNC_PG_DOCUMENT_DIGEST(d) R"sql(), 0) FROM documents d
+  WHERE d.room = r.room AND NOT d.deleted)
+WHERE r.last_seq > 0;
+)sql"},
+    // Store::PutSnapshot's client snapshots: opaque ciphertext, out of line
+    // and uncompressed as documents' json.
+    {7, R"sql(
+CREATE TABLE room_snapshots (
+  room       TEXT COLLATE "C" NOT NULL,
+  seq        BIGINT NOT NULL CHECK (seq >= 0),
+  epoch      TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  bytes      BYTEA NOT NULL,
+  PRIMARY KEY (room, seq)
+);
+ALTER TABLE room_snapshots ALTER COLUMN bytes SET STORAGE EXTERNAL;
+)sql"},
 }};
 
 // A rowid table (not WITHOUT ROWID) for documents: rows carry up to
 // megabytes of json, and SQLite advises rowid tables for rows larger than
 // a twentieth of a page.
-constexpr std::array<Migration, 4> kSqlite = {{
+constexpr std::array<Migration, 6> kSqlite = {{
     {1, R"sql(
 CREATE TABLE rooms (
   room       TEXT PRIMARY KEY NOT NULL,
@@ -135,6 +158,26 @@ CREATE TABLE cluster_nodes (
     // As PostgreSQL's 5.
     {4, R"sql(
 ALTER TABLE rooms ADD COLUMN compacted_through INTEGER NOT NULL DEFAULT 0;
+)sql"},
+    // As PostgreSQL's 6, with the functions every connection registers
+    // (storage/sqlite_db.cc).
+    {5, R"sql(
+ALTER TABLE rooms ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;
+UPDATE rooms SET digest = (
+  SELECT roomsync_xor(roomsync_document_digest(collection, id, timestamp_ms, deleted, json))
+  FROM documents WHERE documents.room = rooms.room AND deleted = 0)
+WHERE last_seq > 0;
+)sql"},
+    // As PostgreSQL's 7, with milliseconds since the Unix epoch.
+    {6, R"sql(
+CREATE TABLE room_snapshots (
+  room          TEXT NOT NULL,
+  seq           INTEGER NOT NULL CHECK (seq >= 0),
+  epoch         TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  bytes         BLOB NOT NULL,
+  PRIMARY KEY (room, seq)
+);
 )sql"},
 }};
 

@@ -6,6 +6,18 @@
 
 namespace roomsync::storage_internal::postgres_sql {
 
+// DocumentDigest (storage/document_digest.h) of the documents row `d`, in
+// SQL: the first 8 bytes of the SHA-256 as a signed BIGINT. Used by the
+// migration that fills rooms.digest in and by the operators' figures, where
+// it checks the digest Commit maintains from C++ (roomsyncctl check).
+// Names are TEXT in the database's encoding, UTF-8 (the store refuses any
+// other bytes), so convert_to gives their stored bytes.
+#define ROOMSYNC_PG_DOCUMENT_DIGEST(d)                                          \
+  "('x' || encode(substr(sha256(int4send(octet_length(" #d ".collection))"      \
+  " || convert_to(" #d ".collection, 'UTF8') || int4send(octet_length(" #d ".id))" \
+  " || convert_to(" #d ".id, 'UTF8') || int8send(" #d ".timestamp_ms) || " #d ".json),"  \
+  " 1, 8), 'hex'))::bit(64)::bigint"
+
 #define ROOMSYNC_PG_DOC_COLUMNS "d.collection, d.id, d.seq, d.timestamp_ms, d.deleted, d.json"
 
 // Run once on every pooled connection. Each statement below is a primary
@@ -27,6 +39,7 @@ inline constexpr const char* kSessionSetupSql = "SET enable_seqscan = off; SET p
 //   $1..$4: per room (room, expected last_seq, new last_seq, bytes delta)
 //   $5..$11: per document (room, collection, id, seq, timestamp_ms,
 //            deleted, json)
+//   $14: per room, the digest delta (XORed into rooms.digest).
 //   $12, $13: per room (shard, lease epoch; 0 = no lease). A fenced room
 //            also needs its shard's lease to still have that epoch; FOR
 //            SHARE holds the lease row until the commit ends, so a node
@@ -35,11 +48,12 @@ inline constexpr const char* kSessionSetupSql = "SET enable_seqscan = off; SET p
 #define ROOMSYNC_PG_COMMIT_HEAD                                                   \
   "WITH fence AS ("                                                            \
   " UPDATE rooms r SET last_seq = f.new_last_seq,"                             \
-  " stored_bytes = r.stored_bytes + f.stored_bytes_delta"                      \
+  " stored_bytes = r.stored_bytes + f.stored_bytes_delta,"                     \
+  " digest = r.digest # f.digest_delta"                                        \
   " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],"       \
-  " $12::integer[], $13::bigint[])"                                            \
+  " $12::integer[], $13::bigint[], $14::bigint[])"                             \
   " AS f(room, expected_last_seq, new_last_seq, stored_bytes_delta,"           \
-  " shard, lease_epoch)"                                                       \
+  " shard, lease_epoch, digest_delta)"                                         \
   " WHERE r.room = f.room AND r.last_seq = f.expected_last_seq"                \
   " AND (f.lease_epoch = 0 OR EXISTS (SELECT 1 FROM shard_leases l"            \
   " WHERE l.shard = f.shard AND l.epoch = f.lease_epoch FOR SHARE))"           \
@@ -72,6 +86,45 @@ inline constexpr const char* kCommitSql =
 // redoes that room with a Lookup. One round trip per push instead of two.
 inline constexpr const char* kCommitNewKeysSql =
     ROOMSYNC_PG_COMMIT_HEAD ROOMSYNC_PG_COMMIT_TAIL;
+
+// Store::CreateRoomAndCommit for a group of rooms: each room that does
+// not exist is created with its epoch and its first documents in one
+// statement (one round trip and one flush for a new room's open and first
+// commit). `created` only inserts rooms whose shard lease still has the
+// given epoch (FOR SHARE, as the commit's fence); a room that exists is
+// left alone (DO NOTHING) and answered by the second branch with its head
+// from the statement's snapshot, in which the new rows are invisible, so
+// each room gets one row: (room, documents written, NULLs) when created,
+// (room, -1, its head) when it existed. A room of neither (its lease was
+// lost, or a concurrent creator won) gets no row.
+//   $1..$6: per room (room, epoch, last_seq, stored_bytes, digest, shard)
+//   $7: per room, the lease epoch (0 = no lease)
+//   $8..$14: per document (room, collection, id, seq, timestamp_ms,
+//            deleted, json)
+inline constexpr const char* kCreateAndCommitSql = R"sql(
+WITH created AS (
+  INSERT INTO rooms (room, epoch, last_seq, stored_bytes, digest)
+  SELECT f.room, f.epoch, f.last_seq, f.stored_bytes, f.digest
+  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::integer[],
+              $7::bigint[]) AS f(room, epoch, last_seq, stored_bytes, digest, shard, lease_epoch)
+  WHERE f.lease_epoch = 0 OR EXISTS (SELECT 1 FROM shard_leases l
+                                     WHERE l.shard = f.shard AND l.epoch = f.lease_epoch FOR SHARE)
+  ON CONFLICT (room) DO NOTHING
+  RETURNING room
+), written AS (
+  INSERT INTO documents (room, collection, id, seq, timestamp_ms, deleted, json)
+  SELECT b.room, b.collection, b.id, b.seq, b.timestamp_ms, b.deleted, b.json
+  FROM unnest($8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[],
+              $13::boolean[], $14::bytea[])
+    AS b(room, collection, id, seq, timestamp_ms, deleted, json)
+  WHERE b.room IN (SELECT room FROM created)
+  RETURNING room
+)
+SELECT c.room, count(w.room), NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint
+FROM created c LEFT JOIN written w ON w.room = c.room GROUP BY c.room
+UNION ALL
+SELECT r.room, -1, r.epoch, r.last_seq, r.stored_bytes, r.compacted_through, r.digest
+FROM rooms r WHERE r.room = ANY ($1::text[]))sql";
 
 // Shard leases (store.h). A lease is taken when free, expired or released
 // (expires_at in the past), with the next epoch; else the statement
@@ -130,11 +183,11 @@ WITH no_flush_wait AS (
   SELECT k.room, k.epoch, 0
   FROM unnest($1::text[], $2::text[]) AS k(room, epoch), no_flush_wait
   ON CONFLICT (room) DO NOTHING
-  RETURNING room, epoch, last_seq, stored_bytes, compacted_through
+  RETURNING room, epoch, last_seq, stored_bytes, compacted_through, digest
 )
-SELECT room, epoch, last_seq, stored_bytes, compacted_through FROM created
+SELECT room, epoch, last_seq, stored_bytes, compacted_through, digest FROM created
 UNION ALL
-SELECT r.room, r.epoch, r.last_seq, r.stored_bytes, r.compacted_through
+SELECT r.room, r.epoch, r.last_seq, r.stored_bytes, r.compacted_through, r.digest
 FROM rooms r WHERE r.room = ANY ($1::text[]))sql";
 
 // The keys of a group of lookups (of any rooms) in one round trip, each an

@@ -10,6 +10,7 @@
 #include "base/string_view.h"
 #include "absl/container/flat_hash_map.h"
 #include "storage/commit_request.h"
+#include "storage/document_digest.h"
 #include "storage/group_queue.h"
 #include "storage/migrations.h"
 #include "storage/pg_text_array.h"
@@ -75,6 +76,7 @@ void PrepareStatements(pqxx::connection& conn) {
   conn.prepare("open_rooms", kOpenRoomsSql);
   conn.prepare("commit", kCommitSql);
   conn.prepare("commit_new_keys", kCommitNewKeysSql);
+  conn.prepare("create_and_commit", kCreateAndCommitSql);
   conn.prepare("acquire_lease", kAcquireLeaseSql);
   conn.prepare("renew_lease", kRenewLeaseSql);
   conn.prepare("release_lease", kReleaseLeaseSql);
@@ -108,6 +110,45 @@ absl::Status StatusFromSqlState(std::string_view state, std::string_view what) {
     return absl::UnavailableError(message);
   }
   return absl::InternalError(message);
+}
+
+// Documents to write, one array per column, in the order the commit and
+// import statements unnest them (`rooms` only for a group of commits).
+struct DocumentColumns {
+  PgArrayLiteral rooms, collections, ids, seqs, timestamps, deleted, jsons;
+
+  void Add(const StoredDocument& doc) {
+    collections.AddText(doc.collection);
+    ids.AddText(doc.id);
+    seqs.AddInt64(doc.seq);
+    timestamps.AddInt64(doc.timestamp_ms);
+    deleted.AddBool(doc.deleted);
+    jsons.AddBytes(doc.json);
+  }
+
+  void Add(const CommitRequest& request) {
+    for (const StoredDocument& doc : request.documents) {
+      rooms.AddText(request.room);
+      Add(doc);
+    }
+  }
+};
+
+// A grouped commit statement failed as a whole and wrote nothing. When the
+// cause may be one request's (bad data, a racing writer's unique seq, a
+// stored key among "new" ones), `redo_alone` commits each by itself, so
+// that the others are not refused for it; else all share the failure.
+template <typename RedoAlone>
+void FailGroup(std::span<CommitRequest* const> group, const absl::Status& failure,
+               RedoAlone redo_alone) {
+  const absl::StatusCode code = failure.code();
+  if (group.size() > 1 &&
+      (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kAborted ||
+       code == absl::StatusCode::kAlreadyExists)) {
+    for (CommitRequest* request : group) redo_alone(request);
+    return;
+  }
+  for (CommitRequest* request : group) request->result = failure;
 }
 
 StoredDocument DocumentFromRow(const pqxx::row& row, int first) {
@@ -159,7 +200,8 @@ PostgresStore::PostgresStore(const std::string& url, int max_connections)
       opens_(std::make_unique<GroupQueue<OpenRoomRequest>>(kOpenRoomGroupLimits)),
       lookups_(std::make_unique<GroupQueue<LookupRequest>>(kLookupGroupLimits)),
       commits_(std::make_unique<GroupQueue<CommitRequest>>(kCommitGroupLimits)),
-      new_key_commits_(std::make_unique<GroupQueue<CommitRequest>>(kCommitGroupLimits)) {}
+      new_key_commits_(std::make_unique<GroupQueue<CommitRequest>>(kCommitGroupLimits)),
+      creates_(std::make_unique<GroupQueue<CommitRequest>>(kCommitGroupLimits)) {}
 
 PostgresStore::~PostgresStore() = default;
 
@@ -241,7 +283,7 @@ void PostgresStore::OpenRoomGroup(std::span<OpenRoomRequest* const> group) {
         for (const pqxx::row& row : tx.exec_prepared("open_rooms", rooms_param, epochs_param)) {
           heads[row[0].as<std::string>()] =
               RoomHead{row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<int64_t>(),
-                       row[4].as<int64_t>()};
+                       row[4].as<int64_t>(), static_cast<uint64_t>(row[5].as<int64_t>())};
         }
         return heads;
       });
@@ -322,13 +364,13 @@ void PostgresStore::LookupGroup(std::span<LookupRequest* const> group) {
 
 absl::Status PostgresStore::Commit(std::string_view room, const CommitFence& fence,
                                    std::span<const StoredDocument> documents,
-                                   int64_t stored_bytes_delta) {
+                                   int64_t stored_bytes_delta, uint64_t digest_delta) {
   // Validation errors are this request's alone: decided before it can
   // join a group with other rooms' commits.
   if (absl::Status s = storage_internal::CheckCommit(room, fence, documents); !s.ok()) {
     return s;
   }
-  CommitRequest request(room, fence, documents, stored_bytes_delta);
+  CommitRequest request(room, fence, documents, stored_bytes_delta, digest_delta);
   const bool new_keys = fence.keys_are_new;
   (new_keys ? new_key_commits_ : commits_)
       ->Submit(request, [this, new_keys](std::span<CommitRequest* const> group) {
@@ -338,8 +380,8 @@ absl::Status PostgresStore::Commit(std::string_view room, const CommitFence& fen
 }
 
 void PostgresStore::CommitGroup(std::span<CommitRequest* const> group, bool keys_are_new) {
-  PgArrayLiteral rooms, expected, new_last, deltas, shards, lease_epochs;
-  PgArrayLiteral doc_rooms, collections, ids, seqs, timestamps, deleted, jsons;
+  PgArrayLiteral rooms, expected, new_last, deltas, digest_deltas, shards, lease_epochs;
+  DocumentColumns documents;
   for (const CommitRequest* request : group) {
     rooms.AddText(request->room);
     shards.AddInt64(request->fence.shard);
@@ -347,15 +389,9 @@ void PostgresStore::CommitGroup(std::span<CommitRequest* const> group, bool keys
     expected.AddInt64(request->fence.expected_last_seq);
     new_last.AddInt64(request->NewLastSeq());
     deltas.AddInt64(request->stored_bytes_delta);
-    for (const StoredDocument& doc : request->documents) {
-      doc_rooms.AddText(request->room);
-      collections.AddText(doc.collection);
-      ids.AddText(doc.id);
-      seqs.AddInt64(doc.seq);
-      timestamps.AddInt64(doc.timestamp_ms);
-      deleted.AddBool(doc.deleted);
-      jsons.AddBytes(doc.json);
-    }
+    // The bits as a signed BIGINT: XOR does not care.
+    digest_deltas.AddInt64(static_cast<int64_t>(request->digest_delta));
+    documents.Add(*request);
   }
   // Written documents per fenced room; a room missing from it lost its fence.
   using Written = absl::flat_hash_map<std::string, int64_t>;
@@ -369,11 +405,12 @@ void PostgresStore::CommitGroup(std::span<CommitRequest* const> group, bool keys
           r = tx.exec_prepared(
               keys_are_new ? "commit_new_keys" : "commit", std::move(rooms).Finish(),
               std::move(expected).Finish(), std::move(new_last).Finish(),
-              std::move(deltas).Finish(), std::move(doc_rooms).Finish(),
-              std::move(collections).Finish(), std::move(ids).Finish(), std::move(seqs).Finish(),
-              std::move(timestamps).Finish(), std::move(deleted).Finish(),
-              std::move(jsons).Finish(), std::move(shards).Finish(),
-              std::move(lease_epochs).Finish());
+              std::move(deltas).Finish(), std::move(documents.rooms).Finish(),
+              std::move(documents.collections).Finish(), std::move(documents.ids).Finish(),
+              std::move(documents.seqs).Finish(), std::move(documents.timestamps).Finish(),
+              std::move(documents.deleted).Finish(), std::move(documents.jsons).Finish(),
+              std::move(shards).Finish(),
+              std::move(lease_epochs).Finish(), std::move(digest_deltas).Finish());
         } catch (const pqxx::unique_violation&) {
           // The statement rolled back whole. The fences hold every room's
           // seqs against other writers, so the duplicate is a stored key.
@@ -385,18 +422,9 @@ void PostgresStore::CommitGroup(std::span<CommitRequest* const> group, bool keys
         return written;
       });
   if (!written.ok()) {
-    const absl::StatusCode code = written.status().code();
-    if (group.size() > 1 &&
-        (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kAborted ||
-         code == absl::StatusCode::kAlreadyExists)) {
-      // The statement failed as a whole and wrote nothing; the cause may
-      // be one request's (bad data, a racing writer's unique seq, a stored
-      // key among "new" ones): commit each alone, so that the others are
-      // not refused for it.
-      for (CommitRequest* request : group) CommitGroup(std::span(&request, 1), keys_are_new);
-      return;
-    }
-    for (CommitRequest* request : group) request->result = written.status();
+    FailGroup(group, written.status(), [this, keys_are_new](CommitRequest* request) {
+      CommitGroup(std::span(&request, 1), keys_are_new);
+    });
     return;
   }
   for (CommitRequest* request : group) {
@@ -407,6 +435,91 @@ void PostgresStore::CommitGroup(std::span<CommitRequest* const> group, bool keys
       request->result = absl::InternalError(
           absl::StrCat("commit wrote ", it->second, " rows instead of ", request->documents.size(),
                        " (a group of ", group.size(), ")"));
+    } else {
+      request->result = absl::OkStatus();
+    }
+  }
+}
+
+absl::StatusOr<std::optional<RoomHead>> PostgresStore::CreateRoomAndCommit(
+    std::string_view room, std::string_view epoch, const CommitFence& fence,
+    std::span<const StoredDocument> documents, int64_t stored_bytes_delta,
+    uint64_t digest_delta) {
+  CommitFence first = fence;
+  first.expected_last_seq = 0;
+  first.keys_are_new = true;
+  if (absl::Status s = storage_internal::CheckCommit(room, first, documents); !s.ok()) return s;
+  if (epoch.empty()) return absl::InvalidArgumentError("CreateRoomAndCommit needs an epoch");
+  CommitRequest request(room, first, documents, stored_bytes_delta, digest_delta);
+  request.create_epoch = epoch;
+  creates_->Submit(request,
+                   [this](std::span<CommitRequest* const> group) { CreateAndCommitGroup(group); });
+  if (!request.result.ok()) return request.result;
+  return std::move(request.existing);
+}
+
+void PostgresStore::CreateAndCommitGroup(std::span<CommitRequest* const> group) {
+  PgArrayLiteral rooms, epochs, last_seqs, stored_bytes, digests, shards, lease_epochs;
+  DocumentColumns documents;
+  for (const CommitRequest* request : group) {
+    rooms.AddText(request->room);
+    epochs.AddText(request->create_epoch);
+    last_seqs.AddInt64(request->NewLastSeq());
+    stored_bytes.AddInt64(request->stored_bytes_delta);
+    digests.AddInt64(static_cast<int64_t>(request->digest_delta));
+    shards.AddInt64(request->fence.shard);
+    lease_epochs.AddInt64(request->fence.lease_epoch);
+    documents.Add(*request);
+  }
+  struct Answer {
+    int64_t written = 0;  // -1: the room existed (head)
+    RoomHead head;
+  };
+  using Answers = absl::flat_hash_map<std::string, Answer>;
+  absl::StatusOr<Answers> answers =
+      Run<Answers>(true, [&](pqxx::connection& conn) -> absl::StatusOr<Answers> {
+        pqxx::nontransaction tx(conn);
+        pqxx::result r = tx.exec_prepared(
+            "create_and_commit", std::move(rooms).Finish(), std::move(epochs).Finish(),
+            std::move(last_seqs).Finish(), std::move(stored_bytes).Finish(),
+            std::move(digests).Finish(), std::move(shards).Finish(),
+            std::move(lease_epochs).Finish(), std::move(documents.rooms).Finish(),
+            std::move(documents.collections).Finish(), std::move(documents.ids).Finish(),
+            std::move(documents.seqs).Finish(), std::move(documents.timestamps).Finish(),
+            std::move(documents.deleted).Finish(), std::move(documents.jsons).Finish());
+        Answers answers;
+        for (const pqxx::row& row : r) {
+          Answer& answer = answers[row[0].as<std::string>()];
+          answer.written = row[1].as<int64_t>();
+          if (answer.written < 0) {
+            answer.head = RoomHead{row[2].as<std::string>(), row[3].as<int64_t>(),
+                                   row[4].as<int64_t>(), row[5].as<int64_t>(),
+                                   static_cast<uint64_t>(row[6].as<int64_t>())};
+          }
+        }
+        return answers;
+      });
+  if (!answers.ok()) {
+    FailGroup(group, answers.status(),
+              [this](CommitRequest* request) { CreateAndCommitGroup(std::span(&request, 1)); });
+    return;
+  }
+  for (CommitRequest* request : group) {
+    auto it = answers->find(ToAbsl(request->room));
+    if (it == answers->end()) {
+      // Not created, not there before: the lease was lost, or a concurrent
+      // creator's row was not in the snapshot.
+      absl::Status lost = request->fence.lease_epoch != 0 ? FenceFailure(*request) : absl::OkStatus();
+      request->result = lost.ok() || lost.code() == absl::StatusCode::kAborted
+                            ? absl::AbortedError("the room was created by a concurrent writer")
+                            : lost;
+    } else if (it->second.written < 0) {
+      request->existing = it->second.head;
+      request->result = absl::OkStatus();
+    } else if (it->second.written != static_cast<int64_t>(request->documents.size())) {
+      request->result = absl::InternalError(absl::StrCat(
+          "create_and_commit wrote ", it->second.written, " rows instead of ",
+          request->documents.size()));
     } else {
       request->result = absl::OkStatus();
     }
@@ -569,12 +682,14 @@ SELECT r.room, r.epoch, r.last_seq, r.stored_bytes, a.n, a.deleted, a.bytes, a.m
        a.max_seq, a.distinct_seqs,
        coalesce((SELECT d.timestamp_ms FROM documents d
                  WHERE d.room = r.room AND d.seq = a.max_seq AND d.seq > 0), 0),
-       r.compacted_through
+       r.compacted_through, r.digest, a.document_digest
 FROM rooms r CROSS JOIN LATERAL (
   SELECT count(*) AS n, count(*) FILTER (WHERE d.deleted) AS deleted,
          coalesce(sum(octet_length(d.json)), 0)::bigint AS bytes,
          coalesce(min(d.seq), 0) AS min_seq, coalesce(max(d.seq), 0) AS max_seq,
-         count(DISTINCT d.seq) AS distinct_seqs
+         count(DISTINCT d.seq) AS distinct_seqs,
+         coalesce(bit_xor()sql" ROOMSYNC_PG_DOCUMENT_DIGEST(d) R"sql() FILTER (WHERE NOT d.deleted), 0)
+           AS document_digest
   FROM documents d WHERE d.room = r.room) a
 )sql";
 
@@ -582,7 +697,8 @@ RoomSummary SummaryFromRow(const pqxx::row& row) {
   RoomSummary summary;
   summary.room = row[0].as<std::string>();
   summary.head = RoomHead{row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<int64_t>(),
-                          row[11].as<int64_t>()};
+                          row[11].as<int64_t>(), static_cast<uint64_t>(row[12].as<int64_t>())};
+  summary.document_digest = static_cast<uint64_t>(row[13].as<int64_t>());
   summary.documents = row[4].as<int64_t>();
   summary.deleted_documents = row[5].as<int64_t>();
   summary.document_bytes = row[6].as<int64_t>();
@@ -635,13 +751,14 @@ absl::Status PostgresStore::ExportRoom(std::string_view room, int page_size,
                              pqxx::readwrite_policy::read_only>
                tx(conn);
            pqxx::result head = tx.exec_params(
-               "SELECT epoch, last_seq, stored_bytes, compacted_through FROM rooms "
+               "SELECT epoch, last_seq, stored_bytes, compacted_through, digest FROM rooms "
                "WHERE room = $1",
                Text(room));
            if (head.empty()) return absl::NotFoundError("no such room");
            if (absl::Status s = sink.Head(RoomHead{
                    head[0][0].as<std::string>(), head[0][1].as<int64_t>(),
-                   head[0][2].as<int64_t>(), head[0][3].as<int64_t>()});
+                   head[0][2].as<int64_t>(), head[0][3].as<int64_t>(),
+                   static_cast<uint64_t>(head[0][4].as<int64_t>())});
                !s.ok()) {
              return s;
            }
@@ -673,22 +790,19 @@ absl::Status PostgresStore::ImportRoom(std::string_view room, const RoomHead& he
     epoch = *std::move(fresh);
   }
   int64_t stored_bytes = 0;
-  PgArrayLiteral collections, ids, seqs, timestamps, deleted, jsons;
+  uint64_t digest = 0;
+  DocumentColumns columns;
   for (const StoredDocument& doc : documents) {
     stored_bytes += static_cast<int64_t>(doc.json.size());
-    collections.AddText(doc.collection);
-    ids.AddText(doc.id);
-    seqs.AddInt64(doc.seq);
-    timestamps.AddInt64(doc.timestamp_ms);
-    deleted.AddBool(doc.deleted);
-    jsons.AddBytes(doc.json);
+    digest ^= DocumentDigest(doc);
+    columns.Add(doc);
   }
-  const std::string collections_param = std::move(collections).Finish();
-  const std::string ids_param = std::move(ids).Finish();
-  const std::string seqs_param = std::move(seqs).Finish();
-  const std::string timestamps_param = std::move(timestamps).Finish();
-  const std::string deleted_param = std::move(deleted).Finish();
-  const std::string jsons_param = std::move(jsons).Finish();
+  const std::string collections_param = std::move(columns.collections).Finish();
+  const std::string ids_param = std::move(columns.ids).Finish();
+  const std::string seqs_param = std::move(columns.seqs).Finish();
+  const std::string timestamps_param = std::move(columns.timestamps).Finish();
+  const std::string deleted_param = std::move(columns.deleted).Finish();
+  const std::string jsons_param = std::move(columns.jsons).Finish();
   return Run<bool>(true, [&](pqxx::connection& conn) -> absl::StatusOr<bool> {
            pqxx::work tx(conn);
            tx.exec_params(
@@ -712,8 +826,9 @@ absl::Status PostgresStore::ImportRoom(std::string_view room, const RoomHead& he
            }
            tx.exec_params(
                "UPDATE rooms SET epoch = $2, last_seq = $3, stored_bytes = $4, "
-               "compacted_through = $5 WHERE room = $1",
-               Text(room), epoch, head.last_seq, stored_bytes, head.compacted_through);
+               "compacted_through = $5, digest = $6 WHERE room = $1",
+               Text(room), epoch, head.last_seq, stored_bytes, head.compacted_through,
+               static_cast<int64_t>(digest));
            tx.exec_params(
                "INSERT INTO documents (room, collection, id, seq, timestamp_ms, deleted, json) "
                "SELECT $1, c, i, s, t, x, j FROM unnest($2::text[], $3::text[], $4::bigint[], "
@@ -728,7 +843,8 @@ absl::Status PostgresStore::ImportRoom(std::string_view room, const RoomHead& he
 
 absl::StatusOr<CompactionResult> PostgresStore::CompactRoom(std::string_view room,
                                                            const CommitFence& fence,
-                                                           int64_t tombstones_before_ms) {
+                                                           int64_t tombstones_before_ms,
+                                                           Seq through_seq) {
   if (absl::Status s = storage_internal::CheckRoom(room); !s.ok()) return s;
   return Run<CompactionResult>(
       true, [&](pqxx::connection& conn) -> absl::StatusOr<CompactionResult> {
@@ -754,6 +870,7 @@ absl::StatusOr<CompactionResult> PostgresStore::CompactRoom(std::string_view roo
         pqxx::result done = tx.exec_params(
             "WITH removed AS ("
             " DELETE FROM documents WHERE room = $1 AND deleted AND timestamp_ms < $2"
+            " AND seq <= $3"
             " RETURNING seq, octet_length(json) AS bytes"
             "), totals AS ("
             " SELECT count(*) AS n, coalesce(sum(bytes), 0)::bigint AS bytes,"
@@ -762,7 +879,7 @@ absl::StatusOr<CompactionResult> PostgresStore::CompactRoom(std::string_view roo
             " compacted_through = greatest(r.compacted_through, t.max_seq)"
             " FROM totals t WHERE r.room = $1"
             " RETURNING t.n, t.bytes, r.compacted_through",
-            Text(room), tombstones_before_ms);
+            Text(room), tombstones_before_ms, through_seq);
         if (done.empty()) return absl::InternalError("room vanished during compaction");
         CompactionResult result;
         result.removed = done[0][0].as<int64_t>();
@@ -771,6 +888,61 @@ absl::StatusOr<CompactionResult> PostgresStore::CompactRoom(std::string_view roo
         tx.commit();
         return result;
       });
+}
+
+absl::Status PostgresStore::PutSnapshot(std::string_view room, const RoomSnapshot& snapshot,
+                                        int keep) {
+  if (absl::Status s = storage_internal::CheckRoom(room); !s.ok()) return s;
+  if (keep < 1) return absl::InvalidArgumentError("keep must be at least 1");
+  if (snapshot.seq < 0) return absl::InvalidArgumentError("a snapshot's seq must be >= 0");
+  return Run<bool>(true, [&](pqxx::connection& conn) -> absl::StatusOr<bool> {
+           pqxx::work tx(conn);
+           // FOR SHARE: the head checked stays the room's head until the
+           // snapshot is stored (a commit, an UPDATE of the row, waits).
+           pqxx::result head = tx.exec_params(
+               "SELECT epoch, last_seq FROM rooms WHERE room = $1 FOR SHARE", Text(room));
+           if (head.empty()) return absl::FailedPreconditionError("no such room");
+           if (head[0][0].as<std::string>() != snapshot.epoch) {
+             return absl::FailedPreconditionError("the snapshot is of another epoch of the room");
+           }
+           if (snapshot.seq > head[0][1].as<int64_t>()) {
+             return absl::FailedPreconditionError(
+                 absl::StrCat("the snapshot's seq ", snapshot.seq,
+                              " is above the room's last seq ", head[0][1].as<int64_t>()));
+           }
+           tx.exec_params(
+               "INSERT INTO room_snapshots (room, seq, epoch, bytes) VALUES ($1, $2, $3, $4) "
+               "ON CONFLICT (room, seq) DO UPDATE SET epoch = EXCLUDED.epoch, "
+               "created_at = now(), bytes = EXCLUDED.bytes",
+               Text(room), snapshot.seq, snapshot.epoch,
+               pqxx::binarystring(snapshot.bytes.data(), snapshot.bytes.size()));
+           tx.exec_params(
+               "DELETE FROM room_snapshots WHERE room = $1 AND (epoch <> $2 OR seq NOT IN ("
+               "SELECT seq FROM room_snapshots WHERE room = $1 AND epoch = $2 "
+               "ORDER BY seq DESC LIMIT $3))",
+               Text(room), snapshot.epoch, keep);
+           tx.commit();
+           return true;
+         })
+      .status();
+}
+
+absl::StatusOr<std::optional<RoomSnapshot>> PostgresStore::NewestSnapshot(std::string_view room) {
+  if (absl::Status s = storage_internal::CheckRoom(room); !s.ok()) return s;
+  using Found = std::optional<RoomSnapshot>;
+  return Run<Found>(false, [&](pqxx::connection& conn) -> absl::StatusOr<Found> {
+    pqxx::nontransaction tx(conn);
+    pqxx::result rows = tx.exec_params(
+        "SELECT s.seq, s.epoch, (extract(epoch FROM s.created_at) * 1000)::bigint, s.bytes "
+        "FROM room_snapshots s JOIN rooms r ON r.room = s.room AND r.epoch = s.epoch "
+        "WHERE s.room = $1 ORDER BY s.seq DESC LIMIT 1",
+        Text(room));
+    if (rows.empty()) return std::nullopt;
+    pqxx::binarystring bytes(rows[0][3]);
+    return RoomSnapshot{rows[0][1].as<std::string>(), rows[0][0].as<int64_t>(),
+                        rows[0][2].as<int64_t>(),
+                        std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())};
+  });
 }
 
 }  // namespace roomsync

@@ -42,7 +42,11 @@ class PostgresStore final : public Store {
       std::string_view room, std::span<const DocumentKey> keys) override;
   absl::Status Commit(std::string_view room, const CommitFence& fence,
                       std::span<const StoredDocument> documents,
-                      int64_t stored_bytes_delta) override;
+                      int64_t stored_bytes_delta, uint64_t digest_delta) override;
+  absl::StatusOr<std::optional<RoomHead>> CreateRoomAndCommit(
+      std::string_view room, std::string_view epoch, const CommitFence& fence,
+      std::span<const StoredDocument> documents, int64_t stored_bytes_delta,
+      uint64_t digest_delta) override;
   absl::StatusOr<ShardLease> AcquireShardLease(int shard, std::string_view owner,
                                                std::string_view address, int64_t ttl_ms) override;
   absl::StatusOr<ShardLease> RenewShardLease(int shard, std::string_view owner, int64_t epoch,
@@ -60,9 +64,13 @@ class PostgresStore final : public Store {
   absl::StatusOr<std::optional<RoomSummary>> DescribeRoom(std::string_view room) override;
   absl::Status ExportRoom(std::string_view room, int page_size, ExportSink& sink) override;
   absl::StatusOr<CompactionResult> CompactRoom(std::string_view room, const CommitFence& fence,
-                                               int64_t tombstones_before_ms) override;
+                                               int64_t tombstones_before_ms,
+                                               Seq through_seq) override;
   absl::Status ImportRoom(std::string_view room, const RoomHead& head,
                           std::span<const StoredDocument> documents) override;
+  absl::Status PutSnapshot(std::string_view room, const RoomSnapshot& snapshot,
+                           int keep) override;
+  absl::StatusOr<std::optional<RoomSnapshot>> NewestSnapshot(std::string_view room) override;
   absl::Status Ping() override;
 
  private:
@@ -87,6 +95,7 @@ class PostgresStore final : public Store {
   // `keys_are_new`: every request's fence says so (CommitFence), and the
   // group runs the insert-only statement.
   void CommitGroup(std::span<storage_internal::CommitRequest* const> group, bool keys_are_new);
+  void CreateAndCommitGroup(std::span<storage_internal::CommitRequest* const> group);
 
   storage_internal::PgConnectionPool pool_;
   std::unique_ptr<storage_internal::GroupQueue<storage_internal::OpenRoomRequest>> opens_;
@@ -95,6 +104,8 @@ class PostgresStore final : public Store {
   // Commits of new keys only: a group's statement is either an upsert or a
   // plain insert, so they gather apart.
   std::unique_ptr<storage_internal::GroupQueue<storage_internal::CommitRequest>> new_key_commits_;
+  // CreateRoomAndCommit's requests: their own statement.
+  std::unique_ptr<storage_internal::GroupQueue<storage_internal::CommitRequest>> creates_;
 };
 
 }  // namespace roomsync

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "storage/document_digest.h"
 #include "storage/request_checks.h"
 #include "storage/room_epoch.h"
 #include "storage/sqlite_store.h"
@@ -24,17 +25,21 @@ using storage_internal::SqliteStatement;
   } while (0)
 
 constexpr const char* kRoomsPage =
-    "SELECT room, epoch, last_seq, stored_bytes, compacted_through FROM rooms WHERE room > ?1"
+    "SELECT room, epoch, last_seq, stored_bytes, compacted_through, digest FROM rooms"
+    " WHERE room > ?1"
     " ORDER BY room LIMIT ?2";
 constexpr const char* kOneRoom =
-    "SELECT room, epoch, last_seq, stored_bytes, compacted_through FROM rooms WHERE room = ?1";
+    "SELECT room, epoch, last_seq, stored_bytes, compacted_through, digest FROM rooms"
+    " WHERE room = ?1";
 // The room's figures in one pass over its documents (the primary key's
 // prefix is the room). length() of a BLOB is its size in bytes without
 // reading it.
 constexpr const char* kRoomFigures =
     "SELECT count(*), coalesce(sum(deleted <> 0), 0),"
     " coalesce(sum(length(CAST(json AS BLOB))), 0), coalesce(min(seq), 0),"
-    " coalesce(max(seq), 0), count(DISTINCT seq) FROM documents WHERE room = ?1";
+    " coalesce(max(seq), 0), count(DISTINCT seq),"
+    " roomsync_xor(roomsync_document_digest(collection, id, timestamp_ms, deleted, json))"
+    " FROM documents WHERE room = ?1";
 constexpr const char* kLastWrite =
     "SELECT timestamp_ms FROM documents WHERE room = ?1 ORDER BY seq DESC LIMIT 1";
 
@@ -43,8 +48,8 @@ constexpr const char* kInsertRoom =
 constexpr const char* kRoomLastSeq = "SELECT last_seq FROM rooms WHERE room = ?1";
 constexpr const char* kAnyDocument = "SELECT 1 FROM documents WHERE room = ?1 LIMIT 1";
 constexpr const char* kSetHead =
-    "UPDATE rooms SET epoch = ?2, last_seq = ?3, stored_bytes = ?4, compacted_through = ?5"
-    " WHERE room = ?1";
+    "UPDATE rooms SET epoch = ?2, last_seq = ?3, stored_bytes = ?4, compacted_through = ?5,"
+    " digest = ?6 WHERE room = ?1";
 constexpr const char* kInsertDocument =
     "INSERT INTO documents (room, collection, id, seq, timestamp_ms, deleted, json)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -55,9 +60,9 @@ constexpr const char* kInsertDocument =
 constexpr const char* kLeaseEpoch = "SELECT epoch FROM shard_leases WHERE shard = ?1";
 constexpr const char* kOldTombstones =
     "SELECT count(*), coalesce(sum(length(CAST(json AS BLOB))), 0), coalesce(max(seq), 0)"
-    " FROM documents WHERE room = ?1 AND deleted <> 0 AND timestamp_ms < ?2";
+    " FROM documents WHERE room = ?1 AND deleted <> 0 AND timestamp_ms < ?2 AND seq <= ?3";
 constexpr const char* kDeleteOldTombstones =
-    "DELETE FROM documents WHERE room = ?1 AND deleted <> 0 AND timestamp_ms < ?2";
+    "DELETE FROM documents WHERE room = ?1 AND deleted <> 0 AND timestamp_ms < ?2 AND seq <= ?3";
 constexpr const char* kMarkCompacted =
     "UPDATE rooms SET stored_bytes = stored_bytes - ?2,"
     " compacted_through = max(compacted_through, ?3) WHERE room = ?1";
@@ -81,6 +86,7 @@ absl::Status AddFigures(SqliteDb& db, RoomSummary& summary) {
   summary.min_seq = figures->ColumnInt64(3);
   summary.max_seq = figures->ColumnInt64(4);
   summary.distinct_seqs = figures->ColumnInt64(5);
+  summary.document_digest = static_cast<uint64_t>(figures->ColumnInt64(6));
   absl::StatusOr<SqliteStatement> last = db.Prepare(kLastWrite);
   if (!last.ok()) return last.status();
   RETURN_IF_ERROR(last->BindText(1, summary.room));
@@ -94,7 +100,7 @@ RoomSummary SummaryFromRow(const SqliteStatement& row) {
   RoomSummary summary;
   summary.room = row.ColumnString(0);
   summary.head = RoomHead{row.ColumnString(1), row.ColumnInt64(2), row.ColumnInt64(3),
-                          row.ColumnInt64(4)};
+                          row.ColumnInt64(4), static_cast<uint64_t>(row.ColumnInt64(5))};
   return summary;
 }
 
@@ -202,7 +208,11 @@ absl::Status SqliteStore::ImportRoom(std::string_view room, const RoomHead& head
     epoch = *std::move(fresh);
   }
   int64_t stored_bytes = 0;
-  for (const StoredDocument& doc : documents) stored_bytes += static_cast<int64_t>(doc.json.size());
+  uint64_t digest = 0;
+  for (const StoredDocument& doc : documents) {
+    stored_bytes += static_cast<int64_t>(doc.json.size());
+    digest ^= DocumentDigest(doc);
+  }
 
   absl::MutexLock lock(&writer_mu_);
   RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
@@ -246,6 +256,7 @@ absl::Status SqliteStore::ImportRoom(std::string_view room, const RoomHead& head
       RETURN_IF_ERROR(set->BindInt64(3, head.last_seq));
       RETURN_IF_ERROR(set->BindInt64(4, stored_bytes));
       RETURN_IF_ERROR(set->BindInt64(5, head.compacted_through));
+      RETURN_IF_ERROR(set->BindInt64(6, static_cast<int64_t>(digest)));
       RETURN_IF_ERROR(set->Step().status());
     }
     for (const StoredDocument& doc : documents) {
@@ -269,7 +280,8 @@ absl::Status SqliteStore::ImportRoom(std::string_view room, const RoomHead& head
 
 absl::StatusOr<CompactionResult> SqliteStore::CompactRoom(std::string_view room,
                                                          const CommitFence& fence,
-                                                         int64_t tombstones_before_ms) {
+                                                         int64_t tombstones_before_ms,
+                                                         Seq through_seq) {
   RETURN_IF_ERROR(storage_internal::CheckRoom(room));
   // The writer's lock orders the compaction against every group commit,
   // as the fence does on PostgreSQL.
@@ -305,6 +317,7 @@ absl::StatusOr<CompactionResult> SqliteStore::CompactRoom(std::string_view room,
       if (!figures.ok()) return figures.status();
       RETURN_IF_ERROR(figures->BindText(1, room));
       RETURN_IF_ERROR(figures->BindInt64(2, tombstones_before_ms));
+      RETURN_IF_ERROR(figures->BindInt64(3, through_seq));
       absl::StatusOr<bool> row = figures->Step();
       if (!row.ok()) return row.status();
       if (!*row) return absl::InternalError("aggregate returned no row");
@@ -317,6 +330,7 @@ absl::StatusOr<CompactionResult> SqliteStore::CompactRoom(std::string_view room,
       if (!remove.ok()) return remove.status();
       RETURN_IF_ERROR(remove->BindText(1, room));
       RETURN_IF_ERROR(remove->BindInt64(2, tombstones_before_ms));
+      RETURN_IF_ERROR(remove->BindInt64(3, through_seq));
       RETURN_IF_ERROR(remove->Step().status());
       absl::StatusOr<SqliteStatement> mark = writer_->Prepare(kMarkCompacted);
       if (!mark.ok()) return mark.status();

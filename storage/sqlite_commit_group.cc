@@ -23,12 +23,42 @@ constexpr const char* kSelectLeaseEpoch = "SELECT epoch FROM shard_leases WHERE 
 constexpr const char* kKeyStored =
     "SELECT 1 FROM documents WHERE room = ?1 AND collection = ?2 AND id = ?3";
 constexpr const char* kSetLastSeq =
-    "UPDATE rooms SET last_seq = ?2, stored_bytes = stored_bytes + ?3 WHERE room = ?1";
+    "UPDATE rooms SET last_seq = ?2, stored_bytes = stored_bytes + ?3,"
+    // SQLite has no XOR operator; (a | b) - (a & b) is a ^ b, exactly: the
+    // two operands share no bit, so the subtraction never overflows.
+    " digest = (digest | ?4) - (digest & ?4) WHERE room = ?1";
+
+constexpr const char* kSelectHead =
+    "SELECT epoch, last_seq, stored_bytes, compacted_through, digest FROM rooms WHERE room = ?1";
+constexpr const char* kCreateRoom = "INSERT INTO rooms (room, epoch, last_seq) VALUES (?1, ?2, 0)";
+
+// CreateRoomAndCommit's first step: the head of the room if it exists
+// (then nothing is written), else the room, created empty with the
+// request's epoch, for the writes that follow.
+absl::StatusOr<std::optional<RoomHead>> ExistingOrCreated(SqliteDb& db,
+                                                          const CommitRequest& request) {
+  absl::StatusOr<SqliteStatement> select = db.Prepare(kSelectHead);
+  if (!select.ok()) return select.status();
+  RETURN_IF_ERROR(select->BindText(1, request.room));
+  absl::StatusOr<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (*row) {
+    return RoomHead{select->ColumnString(0), select->ColumnInt64(1), select->ColumnInt64(2),
+                    select->ColumnInt64(3), static_cast<uint64_t>(select->ColumnInt64(4))};
+  }
+  absl::StatusOr<SqliteStatement> insert = db.Prepare(kCreateRoom);
+  if (!insert.ok()) return insert.status();
+  RETURN_IF_ERROR(insert->BindText(1, request.room));
+  RETURN_IF_ERROR(insert->BindText(2, request.create_epoch));
+  absl::StatusOr<bool> done = insert->Step();
+  if (!done.ok()) return done.status();
+  return std::optional<RoomHead>();
+}
 
 // One request's fence check and writes (documents, last_seq and
 // stored_bytes), inside the group's transaction and the request's
 // savepoint: a failed fence or write leaves all of them unchanged.
-absl::Status WriteRequest(SqliteDb& db, const CommitRequest& request) {
+absl::Status WriteRequest(SqliteDb& db, CommitRequest& request) {
   if (request.fence.lease_epoch != 0) {
     absl::StatusOr<SqliteStatement> lease = db.Prepare(kSelectLeaseEpoch);
     if (!lease.ok()) return lease.status();
@@ -40,6 +70,12 @@ absl::Status WriteRequest(SqliteDb& db, const CommitRequest& request) {
           absl::StrCat("shard ", request.fence.shard, " lease epoch ",
                        request.fence.lease_epoch, " was taken by another node"));
     }
+  }
+  if (!request.create_epoch.empty()) {
+    absl::StatusOr<std::optional<RoomHead>> existing = ExistingOrCreated(db, request);
+    if (!existing.ok()) return existing.status();
+    request.existing = *std::move(existing);
+    if (request.existing.has_value()) return absl::OkStatus();
   }
   {
     absl::StatusOr<SqliteStatement> select = db.Prepare(kSelectLastSeq);
@@ -82,7 +118,8 @@ absl::Status WriteRequest(SqliteDb& db, const CommitRequest& request) {
     absl::StatusOr<bool> done = upsert->Step();
     if (!done.ok()) return done.status();
   }
-  if (request.documents.empty() && request.stored_bytes_delta == 0) {
+  if (request.documents.empty() && request.stored_bytes_delta == 0 &&
+      request.digest_delta == 0) {
     return absl::OkStatus();
   }
   absl::StatusOr<SqliteStatement> update = db.Prepare(kSetLastSeq);
@@ -92,6 +129,7 @@ absl::Status WriteRequest(SqliteDb& db, const CommitRequest& request) {
                                            ? request.fence.expected_last_seq
                                            : request.documents.back().seq));
   RETURN_IF_ERROR(update->BindInt64(3, request.stored_bytes_delta));
+  RETURN_IF_ERROR(update->BindInt64(4, static_cast<int64_t>(request.digest_delta)));
   absl::StatusOr<bool> done = update->Step();
   return done.status();
 }

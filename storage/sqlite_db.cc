@@ -2,8 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
 #include "base/string_view.h"
+#include "storage/document_digest.h"
 
 namespace roomsync::storage_internal {
 namespace {
@@ -11,6 +14,34 @@ namespace {
 // Long enough to ride out another process's migration or checkpoint, short
 // enough that a wedged writer surfaces as kUnavailable instead of a hang.
 constexpr int kBusyTimeoutMs = 10'000;
+
+std::string_view ColumnBytes(sqlite3_value* value) {
+  const void* data = sqlite3_value_blob(value);
+  return data == nullptr ? std::string_view()
+                         : std::string_view(static_cast<const char*>(data),
+                                             static_cast<size_t>(sqlite3_value_bytes(value)));
+}
+
+// roomsync_document_digest(collection, id, timestamp_ms, deleted, json):
+// DocumentDigest, for the migration that fills rooms.digest in and the
+// operators' figures (storage/sqlite_admin.cc).
+void DocumentDigestFunction(sqlite3_context* context, int, sqlite3_value** args) {
+  const uint64_t digest = DocumentDigest(ColumnBytes(args[0]), ColumnBytes(args[1]),
+                                         sqlite3_value_int64(args[2]),
+                                         sqlite3_value_int64(args[3]) != 0, ColumnBytes(args[4]));
+  sqlite3_result_int64(context, static_cast<sqlite3_int64>(digest));
+}
+
+// roomsync_xor(x): the XOR of its arguments (0 over no rows); SQLite has no
+// bitwise-XOR aggregate.
+void XorStep(sqlite3_context* context, int, sqlite3_value** args) {
+  auto* sum = static_cast<uint64_t*>(sqlite3_aggregate_context(context, sizeof(uint64_t)));
+  if (sum != nullptr) *sum ^= static_cast<uint64_t>(sqlite3_value_int64(args[0]));
+}
+void XorFinal(sqlite3_context* context) {
+  auto* sum = static_cast<uint64_t*>(sqlite3_aggregate_context(context, 0));
+  sqlite3_result_int64(context, sum == nullptr ? 0 : static_cast<sqlite3_int64>(*sum));
+}
 
 }  // namespace
 
@@ -98,6 +129,14 @@ absl::StatusOr<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, kBusyTimeoutMs);
   if (absl::Status s = db->Exec("PRAGMA synchronous=FULL"); !s.ok()) return s;
+  constexpr int kPure = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+  rc = sqlite3_create_function_v2(raw, "roomsync_document_digest", 5, kPure, nullptr,
+                                  DocumentDigestFunction, nullptr, nullptr, nullptr);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function_v2(raw, "roomsync_xor", 1, kPure, nullptr, nullptr, XorStep,
+                                    XorFinal, nullptr);
+  }
+  if (rc != SQLITE_OK) return SqliteStatus(rc, raw, "register functions");
   return db;
 }
 

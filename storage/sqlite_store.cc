@@ -30,7 +30,7 @@ constexpr int kMaxReaders = 4;
 #define DOC_COLUMNS "collection, id, seq, timestamp_ms, deleted, json"
 
 constexpr const char* kSelectRoom =
-    "SELECT epoch, last_seq, stored_bytes, compacted_through FROM rooms WHERE room = ?1";
+    "SELECT epoch, last_seq, stored_bytes, compacted_through, digest FROM rooms WHERE room = ?1";
 constexpr const char* kInsertRoom =
     "INSERT INTO rooms (room, epoch, last_seq) VALUES (?1, ?2, 0) "
     "ON CONFLICT (room) DO NOTHING";
@@ -64,7 +64,7 @@ StoredDocument DocumentFromRow(const SqliteStatement& row) {
 // A row of kSelectRoom.
 RoomHead HeadFromRow(const SqliteStatement& row) {
   return RoomHead{row.ColumnString(0), row.ColumnInt64(1), row.ColumnInt64(2),
-                  row.ColumnInt64(3)};
+                  row.ColumnInt64(3), static_cast<uint64_t>(row.ColumnInt64(4))};
 }
 
 // journal_mode is persistent in the file, and switching to WAL needs an
@@ -253,16 +253,39 @@ absl::StatusOr<std::vector<std::optional<StoredDocument>>> SqliteStore::Lookup(
 
 absl::Status SqliteStore::Commit(std::string_view room, const CommitFence& fence,
                                  std::span<const StoredDocument> documents,
-                                 int64_t stored_bytes_delta) {
+                                 int64_t stored_bytes_delta, uint64_t digest_delta) {
   // Validation errors are this request's alone: decided before it can
   // join a group with other rooms' commits.
   RETURN_IF_ERROR(storage_internal::CheckCommit(room, fence, documents));
-  storage_internal::CommitRequest request(room, fence, documents, stored_bytes_delta);
+  storage_internal::CommitRequest request(room, fence, documents, stored_bytes_delta,
+                                          digest_delta);
   commit_queue_.Submit(request, [this](std::span<storage_internal::CommitRequest* const> group) {
     absl::MutexLock lock(&writer_mu_);
     storage_internal::CommitSqliteGroup(*writer_, group);
   });
   return request.result;
+}
+
+absl::StatusOr<std::optional<RoomHead>> SqliteStore::CreateRoomAndCommit(
+    std::string_view room, std::string_view epoch, const CommitFence& fence,
+    std::span<const StoredDocument> documents, int64_t stored_bytes_delta,
+    uint64_t digest_delta) {
+  CommitFence first = fence;
+  first.expected_last_seq = 0;
+  first.keys_are_new = true;
+  RETURN_IF_ERROR(storage_internal::CheckCommit(room, first, documents));
+  if (epoch.empty()) return absl::InvalidArgumentError("CreateRoomAndCommit needs an epoch");
+  storage_internal::CommitRequest request(room, first, documents, stored_bytes_delta,
+                                          digest_delta);
+  request.create_epoch = epoch;
+  // The same queue as Commit's: one writer, and the room's creation joins
+  // the group's transaction.
+  commit_queue_.Submit(request, [this](std::span<storage_internal::CommitRequest* const> group) {
+    absl::MutexLock lock(&writer_mu_);
+    storage_internal::CommitSqliteGroup(*writer_, group);
+  });
+  if (!request.result.ok()) return request.result;
+  return std::move(request.existing);
 }
 
 absl::Status SqliteStore::Ping() {

@@ -35,7 +35,11 @@ class SqliteStore final : public Store {
       std::string_view room, std::span<const DocumentKey> keys) override;
   absl::Status Commit(std::string_view room, const CommitFence& fence,
                       std::span<const StoredDocument> documents,
-                      int64_t stored_bytes_delta) override;
+                      int64_t stored_bytes_delta, uint64_t digest_delta) override;
+  absl::StatusOr<std::optional<RoomHead>> CreateRoomAndCommit(
+      std::string_view room, std::string_view epoch, const CommitFence& fence,
+      std::span<const StoredDocument> documents, int64_t stored_bytes_delta,
+      uint64_t digest_delta) override;
   absl::StatusOr<ShardLease> AcquireShardLease(int shard, std::string_view owner,
                                                std::string_view address, int64_t ttl_ms) override;
   absl::StatusOr<ShardLease> RenewShardLease(int shard, std::string_view owner, int64_t epoch,
@@ -56,7 +60,11 @@ class SqliteStore final : public Store {
   absl::Status ImportRoom(std::string_view room, const RoomHead& head,
                           std::span<const StoredDocument> documents) override;
   absl::StatusOr<CompactionResult> CompactRoom(std::string_view room, const CommitFence& fence,
-                                               int64_t tombstones_before_ms) override;
+                                               int64_t tombstones_before_ms,
+                                               Seq through_seq) override;
+  absl::Status PutSnapshot(std::string_view room, const RoomSnapshot& snapshot,
+                           int keep) override;
+  absl::StatusOr<std::optional<RoomSnapshot>> NewestSnapshot(std::string_view room) override;
   absl::Status Ping() override;
 
  private:

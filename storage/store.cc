@@ -4,9 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "storage/postgres_store.h"
+#include "storage/room_epoch.h"
 #include "storage/sqlite_store.h"
 
 namespace roomsync {
+
+absl::StatusOr<std::string> NewRoomEpoch() { return storage_internal::NewRoomEpoch(); }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(std::string_view url,
                                                  const StoreOptions& options) {

@@ -28,6 +28,9 @@ namespace roomsync {
 
 using Seq = int64_t;
 
+// "Any seq", as an upper bound (Store::CompactRoom).
+inline constexpr Seq kNoSeqBound = INT64_MAX;
+
 // A document's identity inside a room.
 struct DocumentKey {
   std::string collection;
@@ -57,6 +60,10 @@ struct RoomHead {
   // it may have missed a deletion that is no longer stored, so it cannot
   // continue from there and must start over (docs/api.md, Compaction).
   Seq compacted_through = 0;
+  // The XOR of DocumentDigest (storage/document_digest.h) of every live
+  // document: the room's state as a client replica can check it.
+  // Maintained by Commit from its digest_delta, as stored_bytes.
+  uint64_t digest = 0;
 };
 
 // What Store::CompactRoom removed.
@@ -126,6 +133,20 @@ struct RoomSummary {
   // write that is still stored (the store keeps no server commit time);
   // 0 without documents.
   int64_t last_write_ms = 0;
+  // The digest of the documents, computed now; head.digest is the one
+  // Commit maintains, and the two must agree.
+  uint64_t document_digest = 0;
+};
+
+// An encrypted snapshot of a room (docs/api.md, "Snapshots"): the room's
+// state at `seq` of `epoch` as the client that uploaded it holds it, opaque
+// to the server, so that a new client can start from it and pull only what
+// came after.
+struct RoomSnapshot {
+  std::string epoch;
+  Seq seq = 0;
+  int64_t created_ms = 0;  // by the store's clock; set by PutSnapshot
+  std::string bytes;
 };
 
 // Which documents a read returns.
@@ -143,6 +164,10 @@ class ExportSink {
   virtual absl::Status Head(const RoomHead& head) = 0;
   virtual absl::Status Page(std::vector<StoredDocument> documents) = 0;
 };
+
+// A fresh room epoch (16 random bytes as hex), as OpenRoom creates rooms
+// with: for Store::CreateRoomAndCommit.
+absl::StatusOr<std::string> NewRoomEpoch();
 
 class Store {
  public:
@@ -168,6 +193,9 @@ class Store {
   // stored replaces 0 bytes). The store does not re-derive it: because the
   // fence guarantees nothing was committed since that Lookup, the delta is
   // exact whenever the commit succeeds. 0 for an empty batch.
+  // digest_delta, XORed into the room's digest, is made the same way: the
+  // XOR of DocumentDigest of each written state and of each state it
+  // replaces.
   // kFailedPrecondition: fence.lease_epoch is no longer the shard's lease
   //   epoch (another node took the shard); nothing was written.
   // kAlreadyExists: fence.keys_are_new, but a key is stored; nothing was
@@ -182,7 +210,24 @@ class Store {
   //   COMMIT); the caller must not acknowledge it as written.
   virtual absl::Status Commit(std::string_view room, const CommitFence& fence,
                               std::span<const StoredDocument> documents,
-                              int64_t stored_bytes_delta) = 0;
+                              int64_t stored_bytes_delta, uint64_t digest_delta) = 0;
+
+  // A room's first commit when the writer has not opened the room and
+  // guesses that it is new (a chat room's first message): one round trip
+  // instead of OpenRoom's and Commit's. When no room of that name exists,
+  // creates it with `epoch` and commits `documents` as Commit would with
+  // fence.expected_last_seq 0 and fence.keys_are_new (seqs 1, 2, ...), so
+  // the room's stored_bytes becomes stored_bytes_delta and its digest
+  // digest_delta; answers nullopt. When the room exists (of any state),
+  // writes nothing and answers its head, as OpenRoom would: the writer
+  // decides again from it. Errors as Commit's (kFailedPrecondition: the
+  // lease is lost; kAborted: a concurrent creator won a race, nothing was
+  // written: open the room and redo); nothing is written on any of them
+  // but kUnknown.
+  virtual absl::StatusOr<std::optional<RoomHead>> CreateRoomAndCommit(
+      std::string_view room, std::string_view epoch, const CommitFence& fence,
+      std::span<const StoredDocument> documents, int64_t stored_bytes_delta,
+      uint64_t digest_delta) = 0;
 
   // Takes the lease on `shard` for `owner` if it is free, expired or
   // released (epoch + 1, valid for `ttl` from now by the store's clock),
@@ -249,8 +294,8 @@ class Store {
 
   // Writes an exported room's documents as they were: their seqs, stored
   // bytes and order unchanged, with head.epoch (empty: a fresh one),
-  // head.last_seq and head.compacted_through, and stored_bytes summed from the documents
-  // (head.stored_bytes is ignored). One transaction: all or nothing.
+  // head.last_seq and head.compacted_through, and stored_bytes and digest
+  // computed from the documents (head's are ignored). One transaction: all or nothing.
   // The room must be new or empty (opened, nothing ever committed):
   // kFailedPrecondition otherwise, and nothing is written. A commit racing
   // with the import either lands first (and the import is refused) or
@@ -261,7 +306,8 @@ class Store {
                                   std::span<const StoredDocument> documents) = 0;
 
   // Removes the room's tombstones whose timestamp_ms is below
-  // `tombstones_before_ms`, takes their sizes off stored_bytes and raises
+  // `tombstones_before_ms` and whose seq is at most `through_seq` (an
+  // encrypted snapshot covers them: docs/api.md, "Snapshots"), takes their sizes off stored_bytes and raises
   // compacted_through to the highest seq removed (never lowers it), in one
   // transaction under `fence` as Commit's (keys_are_new is ignored):
   // written by the room's writer, between its commits, so that its view of
@@ -271,7 +317,20 @@ class Store {
   // removed on any of them but kUnknown.
   virtual absl::StatusOr<CompactionResult> CompactRoom(std::string_view room,
                                                        const CommitFence& fence,
-                                                       int64_t tombstones_before_ms) = 0;
+                                                       int64_t tombstones_before_ms,
+                                                       Seq through_seq = kNoSeqBound) = 0;
+
+  // Stores `snapshot` for the room, replacing one at the same seq, then
+  // keeps only the room's newest `keep` (>= 1) snapshots by seq (and none
+  // of another epoch), in one transaction. kFailedPrecondition when the
+  // room was never opened, its epoch is not snapshot.epoch, or snapshot.seq
+  // is above its last_seq; nothing is written then.
+  virtual absl::Status PutSnapshot(std::string_view room, const RoomSnapshot& snapshot,
+                                   int keep) = 0;
+
+  // The room's snapshot of the highest seq in its current epoch; nullopt
+  // when it has none (or was never opened).
+  virtual absl::StatusOr<std::optional<RoomSnapshot>> NewestSnapshot(std::string_view room) = 0;
 
   // One short query that shows the store answers and still holds this
   // binary's schema, for health checks (no room is read or written).

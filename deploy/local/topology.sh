@@ -10,6 +10,8 @@
 #   deploy/local/topology.sh stop DIR           # stops a topology (every process it lists)
 #   deploy/local/topology.sh restart-room DIR I      # rolling restart of room node I (0-based)
 #   deploy/local/topology.sh restart-gateway DIR [I] # of gateway I (none given: each in turn)
+#   deploy/local/topology.sh add-room DIR            # one more room node, while it runs
+#   deploy/local/topology.sh restart-postgres DIR [S] # stop PostgreSQL, wait S s (default 0), start it
 #
 # Options:
 #   --rooms N          room nodes (default 2)
@@ -54,6 +56,16 @@
 # topology.env; `stop DIR` stops the restarted processes. Logs of a
 # restarted process go on in the same DIR/*.log. Restarts of one DIR run
 # one at a time (DIR/topology.lock).
+#
+# add-room DIR: starts room node N (the next index, node id room-N, free
+# ports, the same arguments as the others), adds it to topology.env
+# (ROOMS, ROOM_PIDS, ROOM_GRPC, ROOM_METRICS) and returns once the topology
+# is ready with N+1 nodes (the new one holds a fair share, taken from the
+# others). The gateways are not restarted: they find the new node in the
+# lease table. restart-postgres DIR [S]: `pg_ctl stop -m fast` (every
+# connection is closed), S seconds without PostgreSQL, then a start on the
+# same port; returns once the topology is ready again, with the new PG_PID
+# in topology.env. Both hold DIR/topology.lock like the restarts.
 # Needs the built binaries, postgresql-15 and curl (scripts/install-deps.sh),
 # and flock (util-linux).
 set -euo pipefail
@@ -303,6 +315,11 @@ log_size() {  # FILE
   stat -c %s "$1" 2>/dev/null || echo 0
 }
 
+# The server options of the topology's PostgreSQL (on pg_port).
+pg_options() {
+  echo "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=300"
+}
+
 # psql on the topology's PostgreSQL.
 psql_roomsync() {  # SQL
   "$pg_bin/psql" -X -q -t -A -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres -d roomsync -c "$1"
@@ -434,6 +451,46 @@ restart_gateway() {  # I
   echo "$self: ready: gateway $i restarted ($url/readyz: 200)"
 }
 
+add_room() {
+  local i=${#room_pids[@]} log line grpc_port metrics_port
+  ((i < 16)) || die "the topology has 16 room nodes already"
+  log="$dir/room-$i.log"
+  echo "---- $self: add-room $i ($(date -u +%Y-%m-%dT%H:%M:%SZ))" >>"$log"
+  local from
+  from=$(log_size "$log")
+  spawn_room "$i" 127.0.0.1:0 127.0.0.1:0
+  line=$(wait_for_line "${room_pids[$i]}" "$room_bin" "$log" '"event":"room_service_started"' 60 "$from")
+  grpc_port=$(sed -n 's/.*"grpc_port":\([0-9]*\).*/\1/p' <<<"$line")
+  metrics_port=$(sed -n 's/.*"metrics_port":\([0-9]*\).*/\1/p' <<<"$line")
+  [[ -n "$grpc_port" && -n "$metrics_port" ]] || die "cannot read the ports of room-$i from: $line"
+  room_grpc[i]="127.0.0.1:$grpc_port"
+  room_metrics[i]="127.0.0.1:$metrics_port"
+  rooms=$((i + 1))
+  write_state
+  echo "$self: room-$i (pid ${room_pids[$i]}) added: gRPC 127.0.0.1:$grpc_port, metrics http://127.0.0.1:$metrics_port/metrics"
+  wait_ready "$timeout"
+  echo "$self: ready: room-$i added; $rooms room node(s) hold $shards shards in fair shares"
+}
+
+restart_postgres() {  # SECONDS
+  local pause=$1
+  [[ "$pause" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "restart-postgres: $pause is not a number of seconds"
+  echo "$self: PostgreSQL (pid $pg_pid): stopping (fast)"
+  as_pg "$pg_bin/pg_ctl" -D "$dir/pg/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+    die "PostgreSQL did not stop (logs in $dir/pg/server.log)"
+  sleep "$pause"
+  if ! as_pg "$pg_bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 60 -o "$(pg_options)" \
+      start >/dev/null 2>&1; then
+    show_log "$dir/pg/server.log"
+    die "PostgreSQL did not start again on port $pg_port"
+  fi
+  pg_pid=$(head -n 1 "$dir/pg/data/postmaster.pid")
+  write_state
+  echo "$self: PostgreSQL (pid $pg_pid) started again on 127.0.0.1:$pg_port"
+  wait_ready "$timeout"
+  echo "$self: ready: PostgreSQL restarted"
+}
+
 case "${1:-}" in
   stop)
     [[ $# -eq 2 ]] || usage
@@ -442,9 +499,13 @@ case "${1:-}" in
     echo "$self: stopped $dir"
     exit 0
     ;;
-  restart-room | restart-gateway)
+  restart-room | restart-gateway | add-room | restart-postgres)
     command=$1
-    [[ $# -eq 3 || ($# -eq 2 && $command == restart-gateway) ]] || usage
+    case $command in
+      restart-room) [[ $# -eq 3 ]] || usage ;;
+      add-room) [[ $# -eq 2 ]] || usage ;;
+      *) [[ $# -eq 2 || $# -eq 3 ]] || usage ;;
+    esac
     load_state "$2"
     lock_dir
     load_state "$dir"  # as it is now that we hold the lock
@@ -452,6 +513,10 @@ case "${1:-}" in
     command -v curl >/dev/null || die "curl is missing: scripts/install-deps.sh installs it"
     if [[ $command == restart-room ]]; then
       restart_room "$3"
+    elif [[ $command == add-room ]]; then
+      add_room
+    elif [[ $command == restart-postgres ]]; then
+      restart_postgres "${3:-0}"
     elif [[ $# -eq 3 ]]; then
       restart_gateway "$3"
     else
@@ -584,8 +649,7 @@ for _ in 1 2 3 4 5 6 7 8; do
   # limit on DIR, no /var/run/postgresql).
   pg_port=$((20000 + RANDOM % 40000))
   if as_pg "$pg_bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 60 \
-      -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=300" \
-      start >/dev/null 2>&1; then
+      -o "$(pg_options)" start >/dev/null 2>&1; then
     started=1
     break
   fi

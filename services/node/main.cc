@@ -20,6 +20,10 @@ ABSL_FLAG(std::string, allowed_origins, "",
 ABSL_FLAG(int, http_threads, 2, "gateway I/O threads");
 ABSL_FLAG(int, drain_seconds, 10, "grace for in-flight requests on SIGTERM");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(std::string, room_calls, "direct",
+          "how the gateway reaches the room service for push, pull, history and snapshots: "
+          "direct (a C++ call) or grpc (the in-process gRPC channel, as a split topology "
+          "does over the network; for comparison)");
 
 namespace {
 
@@ -53,6 +57,11 @@ int main(int argc, char** argv) {
   // channel); --grpc opens one for internal clients.
   config.gateway.http_address = absl::GetFlag(FLAGS_http);
   config.gateway.threads = absl::GetFlag(FLAGS_http_threads);
+  const std::string room_calls = absl::GetFlag(FLAGS_room_calls);
+  if (room_calls != "direct" && room_calls != "grpc") {
+    return ExitWith(absl::InvalidArgumentError("--room_calls is direct or grpc"), 2);
+  }
+  config.direct_room_calls = room_calls == "direct";
   for (absl::string_view origin :
        absl::StrSplit(absl::GetFlag(FLAGS_allowed_origins), ',', absl::SkipEmpty())) {
     config.gateway.allowed_origins.emplace_back(origin);

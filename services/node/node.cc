@@ -40,7 +40,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeConfig& config) {
   GatewayConfig gateway_config = config.gateway;
   gateway_config.limits = config.room.service.limits;
   absl::StatusOr<std::unique_ptr<Gateway>> gateway =
-      Gateway::Start(gateway_config, node->room_server_->InProcessChannel());
+      Gateway::Start(gateway_config, node->room_server_->InProcessChannel(),
+                     config.direct_room_calls ? &node->room_server_->DirectCalls() : nullptr);
   if (!gateway.ok()) {
     node->room_server_->Drain(absl::Seconds(1));
     return gateway.status();

@@ -1,7 +1,8 @@
-// The single-node roomsync: a RoomServer and a Gateway in one process, the
-// gateway talking to the room service over its in-process channel (the same
-// gRPC code path as the cluster, without the network hop). main() and the
-// tests start the same Node.
+// The single-node roomsync: a RoomServer and a Gateway in one process. The
+// gateway calls the room service's unary calls directly (no gRPC, no
+// serialisation, no hop through gRPC's threads: protocol/
+// direct_room_calls.h) and opens its streams over the in-process channel.
+// main() and the tests start the same Node.
 #ifndef ROOMSYNC_SERVICES_NODE_NODE_H_
 #define ROOMSYNC_SERVICES_NODE_NODE_H_
 
@@ -18,6 +19,9 @@ struct NodeConfig {
   // grpc_address empty = in-process only (the default for a single node).
   RoomServerConfig room;
   GatewayConfig gateway;
+  // False: the unary calls too go over the in-process gRPC channel, as
+  // before direct calls (roomsync --room_calls=grpc, for comparison).
+  bool direct_room_calls = true;
 };
 
 class Node {

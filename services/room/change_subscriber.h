@@ -14,6 +14,11 @@ namespace roomsync {
 
 class CommittedBatch;
 
+// OnResync's reason when the room's shard left this node (handed over or
+// lost): the subscriber may continue on the new owner from its last
+// checkpoint, without a gap.
+inline constexpr std::string_view kRoomMovedReason = "room moved to another node";
+
 class ChangeSubscriber {
  public:
   virtual ~ChangeSubscriber() = default;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "protocol/error_codes.h"
+#include "storage/document_digest.h"
 #include "services/room/room_metrics.h"
 
 namespace roomsync {
@@ -20,6 +21,10 @@ std::string KeyOf(std::string_view collection, std::string_view id) {
 
 int64_t SizeOf(const std::shared_ptr<StoredDocument>& doc) {
   return doc == nullptr ? 0 : static_cast<int64_t>(doc->json.size());
+}
+
+uint64_t DigestOf(const std::shared_ptr<StoredDocument>& doc) {
+  return doc == nullptr ? 0 : DocumentDigest(*doc);
 }
 
 }  // namespace
@@ -38,7 +43,8 @@ GroupKeys CollectKeys(const std::vector<const PushPlan*>& pushes) {
 
 PlannedCommit PlanCommit(const std::vector<const PushPlan*>& pushes, const GroupKeys& keys,
                          std::vector<std::optional<StoredDocument>> stored,
-                         const RoomHead& head, int64_t max_room_bytes, RoomMetrics* metrics) {
+                         const RoomHead& head, int64_t max_room_bytes, RoomMetrics* metrics,
+                         bool maintain_digest) {
   PlannedCommit plan;
   plan.outcomes.resize(pushes.size());
   plan.refusals.resize(pushes.size());
@@ -56,6 +62,9 @@ PlannedCommit PlanCommit(const std::vector<const PushPlan*>& pushes, const Group
     std::vector<std::pair<size_t, std::shared_ptr<StoredDocument>>> undo_state;
     std::vector<std::pair<size_t, size_t>> undo_order;
     int64_t delta = 0;
+    // XOR telescopes: a key written twice in the group adds its stored
+    // state's digest, its first state's twice (cancelling) and its last.
+    uint64_t digest_delta = 0;
     for (const IncomingDocument& item : push.items) {
       size_t k = keys.index.at(KeyOf(push.collection, item.envelope.id));
       Decision decision = Decide(push.policy, current[k].get(), item);
@@ -70,6 +79,7 @@ PlannedCommit PlanCommit(const std::vector<const PushPlan*>& pushes, const Group
         doc->deleted = item.envelope.deleted;
         doc->json = item.json;  // kept: a retry after kAborted decides again
         delta += SizeOf(doc) - SizeOf(current[k]);
+        if (maintain_digest) digest_delta ^= DigestOf(doc) ^ DigestOf(current[k]);
         undo_state.emplace_back(k, std::move(current[k]));
         undo_order.emplace_back(k, last_write[k]);
         current[k] = std::move(doc);
@@ -92,6 +102,7 @@ PlannedCommit PlanCommit(const std::vector<const PushPlan*>& pushes, const Group
       continue;
     }
     plan.stored_bytes_delta += delta;
+    plan.digest_delta ^= digest_delta;
   }
   // One row per written key, at the position of its last accepted write,
   // so seqs are gap-free and follow the order of the pushes.

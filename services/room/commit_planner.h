@@ -34,15 +34,18 @@ struct PlannedCommit {
   // in the order of each key's last accepted write.
   std::vector<std::shared_ptr<StoredDocument>> writes;
   int64_t stored_bytes_delta = 0;         // what the writes add to the room
+  uint64_t digest_delta = 0;              // what they XOR into its digest
 };
 
 // `stored[i]` is the stored state of keys.keys[i] (from Store::Lookup).
 // max_room_bytes 0 = no quota; a push that would take the room past it is
 // refused whole (kResourceExhausted, "room_quota_exceeded") and leaves no
-// trace in the plan.
+// trace in the plan. maintain_digest false (benchmarks only) leaves
+// digest_delta 0.
 PlannedCommit PlanCommit(const std::vector<const PushPlan*>& pushes, const GroupKeys& keys,
                          std::vector<std::optional<StoredDocument>> stored,
-                         const RoomHead& head, int64_t max_room_bytes, RoomMetrics* metrics);
+                         const RoomHead& head, int64_t max_room_bytes, RoomMetrics* metrics,
+                         bool maintain_digest = true);
 
 }  // namespace roomsync
 

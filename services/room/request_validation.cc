@@ -117,7 +117,25 @@ absl::StatusOr<std::optional<ClientCheckpoint>> ReadCheckpoint(bool present,
     return absl::InvalidArgumentError(absl::StrCat(ToAbsl(field), ".compacted must not be negative"));
   }
   return std::optional<ClientCheckpoint>(
-      ClientCheckpoint{checkpoint.seq(), checkpoint.epoch(), checkpoint.compacted()});
+      ClientCheckpoint{checkpoint.seq(), checkpoint.epoch(), checkpoint.compacted(), std::nullopt});
+}
+
+absl::StatusOr<RoomSnapshot> ValidateSnapshot(const v1::PutSnapshotRequest& request,
+                                              const RoomServiceConfig& config) {
+  if (absl::Status s = ValidateRoomName(request.room()); !s.ok()) return s;
+  if (request.snapshot().size() > config.limits.max_snapshot_bytes) {
+    return TooLarge(absl::StrCat("a snapshot may hold at most ", config.limits.max_snapshot_bytes,
+                                 " bytes, got ", request.snapshot().size()));
+  }
+  if (request.snapshot().empty()) return absl::InvalidArgumentError("the snapshot is empty");
+  absl::StatusOr<std::optional<ClientCheckpoint>> checkpoint =
+      ReadCheckpoint(request.has_checkpoint(), request.checkpoint(), "checkpoint");
+  if (!checkpoint.ok()) return checkpoint.status();
+  if (!checkpoint->has_value() || (*checkpoint)->seq < 1) {
+    return absl::InvalidArgumentError(
+        "a snapshot needs the checkpoint (seq >= 1 and epoch) of the state it holds");
+  }
+  return RoomSnapshot{(*checkpoint)->epoch, (*checkpoint)->seq, 0, request.snapshot()};
 }
 
 absl::StatusOr<int> ReadPageSize(int requested, std::string_view field) {

@@ -15,6 +15,7 @@ namespace roomsync {
 namespace v1 {
 class Checkpoint;
 class PushRequest;
+class PutSnapshotRequest;
 }  // namespace v1
 
 // Validates the whole push (names, limits, every item) before anything is
@@ -31,6 +32,13 @@ absl::Status ValidateReadTarget(const std::string& room, const std::string& coll
 absl::StatusOr<std::optional<ClientCheckpoint>> ReadCheckpoint(bool present,
                                                                const v1::Checkpoint& checkpoint,
                                                                std::string_view field);
+
+// An encrypted snapshot's upload (docs/api.md, "Snapshots"): the room's
+// name, a checkpoint of seq >= 1 with an epoch, 1..max_snapshot_bytes
+// bytes (beyond: "payload_too_large"). Whether the checkpoint fits the
+// room is the room's to decide (Room::PutSnapshot).
+absl::StatusOr<RoomSnapshot> ValidateSnapshot(const v1::PutSnapshotRequest& request,
+                                              const RoomServiceConfig& config);
 
 // batch_size / limit: 0 = default 100, else 1..1000.
 absl::StatusOr<int> ReadPageSize(int requested, std::string_view field);

@@ -29,7 +29,7 @@ constexpr int kMaxCommitAttempts = 3;
 // documents without an assumed master state (last-write-wins edits) costs
 // one wasted round trip per this many groups, not one per group.
 constexpr int kGroupsWithoutGuessAfterMiss = 16;
-constexpr std::string_view kMovedReason = "room moved to another node";
+constexpr std::string_view kMovedReason = kRoomMovedReason;
 // Page size of store reads during a subscriber's catch-up.
 constexpr int kCatchUpPage = 500;
 // A pull that raced with a compaction is read again, at most this often
@@ -109,7 +109,13 @@ absl::StatusOr<RoomHead> Room::LoadHead() {
   // Two threads may load at once; OpenRoom is idempotent and only the first
   // result is kept.
   absl::StatusOr<RoomHead> head = context_.store->OpenRoom(name_);
-  if (!head.ok()) return head.status();
+  if (!head.ok()) {
+    context_.metrics->CountStoreError(StoreOp::kOpenRoom);
+    Log(LogLevel::kWarning, "room_open_failed",
+        {{"room", name_}, {"code", absl::StatusCodeToString(head.status().code())},
+         {"detail", std::string(head.status().message())}});
+    return head.status();
+  }
   absl::ReleasableMutexLock lock(&mu_);
   if (!loaded_) {
     head_ = *head;
@@ -117,6 +123,22 @@ absl::StatusOr<RoomHead> Room::LoadHead() {
     loaded_ = true;
   }
   return head_;
+}
+
+absl::StatusOr<RoomHead> Room::NewHead() {
+  absl::StatusOr<std::string> epoch = NewRoomEpoch();
+  if (!epoch.ok()) return epoch.status();
+  RoomHead head;
+  head.epoch = *std::move(epoch);
+  return head;
+}
+
+void Room::AdoptHead(const RoomHead& head) {
+  absl::MutexLock lock(&mu_);
+  if (loaded_) return;  // a read opened the room meanwhile: the same head
+  head_ = head;
+  recent_.Reset(head_.last_seq);
+  loaded_ = true;
 }
 
 void Room::ForgetHeadLocked(std::string_view reason) {
@@ -204,8 +226,20 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
   // and turns guessing off for the room's next few groups.
   bool guess_new_keys = new_key_guesses_paused_ == 0 && NoItemAssumesStored(pushes);
   if (new_key_guesses_paused_ > 0) --new_key_guesses_paused_;
+  // The first group of a room this node has not loaded, of new keys only:
+  // guess that the room is new too (a room's first message), and create it
+  // with the commit, in one round trip instead of OpenRoom's and Commit's
+  // (Store::CreateRoomAndCommit). A room that exists answers its head in
+  // the same round trip, and the group is decided again from it: as many
+  // round trips as without the guess. Once per Room object.
+  bool guess_new_room = false;
+  if (guess_new_keys && !first_group_done_ && context_.config->create_rooms_on_commit) {
+    absl::MutexLock lock(&mu_);
+    guess_new_room = !loaded_;
+  }
+  first_group_done_ = true;
   for (int attempt = 1; attempt <= kMaxCommitAttempts;) {
-    absl::StatusOr<RoomHead> loaded = LoadHead();
+    absl::StatusOr<RoomHead> loaded = guess_new_room ? NewHead() : LoadHead();
     if (!loaded.ok()) {
       status = loaded.status();
       break;
@@ -225,11 +259,12 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
         keys_are_new ? std::vector<std::optional<StoredDocument>>(keys.keys.size())
                      : context_.store->Lookup(name_, keys.keys);
     if (!stored.ok()) {
+      context_.metrics->CountStoreError(StoreOp::kRead);
       status = stored.status();
       break;
     }
-    plan = PlanCommit(pushes, keys, *std::move(stored), head,
-                      context_.config->max_room_bytes, context_.metrics);
+    plan = PlanCommit(pushes, keys, *std::move(stored), head, context_.config->max_room_bytes,
+                      context_.metrics, !context_.config->skip_room_digest);
     if (plan.writes.empty()) {
       status = absl::OkStatus();
       break;
@@ -238,7 +273,32 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
     rows.reserve(plan.writes.size());
     for (const auto& doc : plan.writes) rows.push_back(*doc);
     fence.keys_are_new = keys_are_new;
-    status = context_.store->Commit(name_, fence, rows, plan.stored_bytes_delta);
+    if (guess_new_room) {
+      guess_new_room = false;  // whatever the answer, the next try opens the room
+      absl::StatusOr<std::optional<RoomHead>> existing = context_.store->CreateRoomAndCommit(
+          name_, head.epoch, fence, rows, plan.stored_bytes_delta, plan.digest_delta);
+      context_.metrics->CountNewRoomGuess(/*hit=*/existing.ok() && !existing->has_value());
+      if (existing.ok() && existing->has_value()) {
+        // The room exists: decide again from its head, which LoadHead now
+        // answers from memory. Nothing was written.
+        AdoptHead(**existing);
+        continue;
+      }
+      if (existing.status().code() == absl::StatusCode::kAborted) continue;  // lost a race
+      status = existing.status();
+      // It stood in for OpenRoom too: a store it could not reach is counted
+      // as that open's error.
+      if (!status.ok() && status.code() != absl::StatusCode::kFailedPrecondition &&
+          status.code() != absl::StatusCode::kInvalidArgument) {
+        context_.metrics->CountStoreError(StoreOp::kOpenRoom);
+        Log(LogLevel::kWarning, "room_create_failed",
+            {{"room", name_}, {"code", absl::StatusCodeToString(status.code())},
+             {"detail", std::string(status.message())}});
+      }
+    } else {
+      status = context_.store->Commit(name_, fence, rows, plan.stored_bytes_delta,
+                                      plan.digest_delta);
+    }
     const bool guess_missed = guess_new_keys && status.code() == absl::StatusCode::kAlreadyExists;
     if (guess_new_keys && (status.ok() || guess_missed)) {
       context_.metrics->CountNewKeyGuess(/*hit=*/status.ok());
@@ -253,6 +313,7 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
     if (status.ok()) {
       head.last_seq = plan.writes.back()->seq;
       head.stored_bytes += plan.stored_bytes_delta;
+      head.digest ^= plan.digest_delta;
       break;
     }
     Log(status.code() == absl::StatusCode::kAborted ? LogLevel::kWarning : LogLevel::kError,
@@ -289,17 +350,28 @@ void Room::CommitGroup(std::vector<PendingPush>& group) {
   std::vector<SharedDocument> written;
   if (status.ok() && !plan.writes.empty()) {
     written.assign(plan.writes.begin(), plan.writes.end());
-    auto batch = std::make_shared<const CommittedBatch>(written, head.epoch);
+    auto batch = std::make_shared<const CommittedBatch>(written, head.epoch, head.digest);
     absl::ReleasableMutexLock lock(&mu_);
+    // A room created by this commit (CreateRoomAndCommit) is loaded from
+    // here on; if a read opened it meanwhile, after the commit, its head
+    // and cache already start past these documents, and subscribers that
+    // registered on it must not get them again.
+    const bool overtaken = loaded_ && head_.epoch == head.epoch && head_.last_seq >= head.last_seq;
+    if (!loaded_) {
+      loaded_ = true;
+      recent_.Reset(0);
+    }
     head_ = head;
-    recent_.Append(written);
+    if (!overtaken) recent_.Append(written);
     // Publishing under the lock keeps commit order and makes a subscriber's
     // switch from catch-up to live atomic with respect to commits.
-    std::erase_if(subscribers_, [&](const std::shared_ptr<ChangeSubscriber>& s) {
-      bool keep = s->OnChanges(batch);
-      if (!keep) context_.metrics->SetSubscribersDelta(-1);
-      return !keep;
-    });
+    if (!overtaken) {
+      std::erase_if(subscribers_, [&](const std::shared_ptr<ChangeSubscriber>& s) {
+        bool keep = s->OnChanges(batch);
+        if (!keep) context_.metrics->SetSubscribersDelta(-1);
+        return !keep;
+      });
+    }
     Touch();
   }
   context_.metrics->ObserveCommit(group.size(), written.size(), absl::Now() - started, status.ok());
@@ -328,12 +400,12 @@ absl::StatusOr<CommitFence> Room::FenceFrom(const RoomHead& head) const {
   return fence;
 }
 
-void Room::Compact(int64_t tombstones_before_ms, CompactDone done) {
+void Room::Compact(int64_t tombstones_before_ms, CompactDone done, Seq through_seq) {
   bool start = false;
   {
     absl::MutexLock lock(&mu_);
     Touch();
-    compactions_.push_back(PendingCompaction{tombstones_before_ms, std::move(done)});
+    compactions_.push_back(PendingCompaction{tombstones_before_ms, std::move(done), through_seq});
     if (!commit_running_) start = commit_running_ = true;
   }
   if (start) boost::asio::post(*context_.executor, [self = shared_from_this()] { self->RunCommits(); });
@@ -358,7 +430,8 @@ void Room::RunCompaction(PendingCompaction& compaction) {
       compaction_bound_ = head->last_seq;
       ++compactions_started_;
     }
-    result = context_.store->CompactRoom(name_, *fence, compaction.tombstones_before_ms);
+    result = context_.store->CompactRoom(name_, *fence, compaction.tombstones_before_ms,
+                                         compaction.through_seq);
     absl::MutexLock lock(&mu_);
     compacting_ = false;
     if (result.ok()) {
@@ -413,7 +486,16 @@ void Room::Pull(ReadRequest request, ReadDone done) {
         result.head = head_;
         result.checkpoint =
             ClientCheckpoint{result.documents.empty() ? after : result.documents.back()->seq,
-                             head_.epoch, head_.compacted_through};
+                             head_.epoch, head_.compacted_through, std::nullopt};
+        // Read under the lock: a page that holds every document after the
+        // position, or ends at the head, leaves the reader at the head
+        // (seqs between its last document and last_seq, if any, were
+        // compacted tombstones).
+        if (request.collection.empty() &&
+            (result.documents.size() < static_cast<size_t>(request.limit) ||
+             result.checkpoint->seq == head_.last_seq)) {
+          result.checkpoint->digest = head_.digest;
+        }
         context_.metrics->CountRead("pull", /*from_cache=*/true);
         lock.Release();
         std::move(done)(std::move(result));
@@ -446,13 +528,41 @@ void Room::ReadFromStore(ReadRequest request, ReadDone done, bool history) {
     Seq position = same_epoch ? request.checkpoint->seq : 0;
     // One more than asked tells whether an older page exists.
     ReadRange range{request.collection, request.limit + 1};
-    absl::StatusOr<std::vector<StoredDocument>> page =
-        context_.store->ReadBefore(name_, position, range);
-    if (!page.ok()) return std::move(done)(page.status());
+    absl::StatusOr<std::vector<StoredDocument>> page;
+    for (int read = 1;; ++read) {
+      int64_t started_before = 0;
+      bool compacting_before = false;
+      {
+        absl::MutexLock lock(&mu_);
+        started_before = compactions_started_;
+        compacting_before = compacting_;
+      }
+      page = context_.store->ReadBefore(name_, position, range);
+      if (!page.ok()) {
+        context_.metrics->CountStoreError(StoreOp::kRead);
+        return std::move(done)(page.status());
+      }
+      bool again = false;
+      {
+        absl::MutexLock lock(&mu_);
+        // The head's compacted_through must describe this page: cacheable
+        // history pages (gateway/history_pages.h) are named by it, so a
+        // page that a compaction beside the read may have changed is read
+        // again once it is over.
+        again = compacting_before || compacting_ || compactions_started_ != started_before;
+        head->compacted_through = std::max(head->compacted_through, head_.compacted_through);
+      }
+      if (!again) break;
+      if (read == kMaxReadsAroundCompaction) {
+        return std::move(done)(absl::UnavailableError("the room is being compacted; retry"));
+      }
+      absl::SleepFor(kCompactionPoll);
+    }
+    result.head = *head;
     bool more = page->size() > static_cast<size_t>(request.limit);
     if (more) page->pop_back();
     result.documents = Share(std::move(*page));
-    if (more) result.checkpoint = ClientCheckpoint{result.documents.back()->seq, head->epoch, 0};
+    if (more) result.checkpoint = ClientCheckpoint{result.documents.back()->seq, head->epoch, 0, std::nullopt};
   } else {
     for (int read = 1;; ++read) {
       int64_t started_before = 0;
@@ -465,7 +575,10 @@ void Room::ReadFromStore(ReadRequest request, ReadDone done, bool history) {
       ReadRange range{request.collection, request.limit};
       absl::StatusOr<std::vector<StoredDocument>> page =
           context_.store->ReadSince(name_, position, range);
-      if (!page.ok()) return std::move(done)(page.status());
+      if (!page.ok()) {
+        context_.metrics->CountStoreError(StoreOp::kRead);
+        return std::move(done)(page.status());
+      }
       bool again = false;
       {
         absl::MutexLock lock(&mu_);
@@ -485,7 +598,16 @@ void Room::ReadFromStore(ReadRequest request, ReadDone done, bool history) {
       result.documents = Share(std::move(*page));
       result.checkpoint =
           ClientCheckpoint{result.documents.empty() ? position : result.documents.back()->seq,
-                           head->epoch, head->compacted_through};
+                           head->epoch, head->compacted_through, std::nullopt};
+      // A page that did not fill up holds every document after the
+      // position: the reader is then at the room's state of head->last_seq
+      // if no commit came between loading the head and the read, and one
+      // would have put a seq above last_seq into the page.
+      if (request.collection.empty() &&
+          result.documents.size() < static_cast<size_t>(request.limit) &&
+          result.checkpoint->seq <= head->last_seq) {
+        result.checkpoint->digest = head->digest;
+      }
       break;
     }
   }
@@ -541,7 +663,8 @@ void Room::CatchUpAndRegister(std::shared_ptr<ChangeSubscriber> subscriber,
         }
         context_.metrics->CountRead("subscribe", /*from_cache=*/true);
         if (!rest.empty() &&
-            !subscriber->OnChanges(std::make_shared<const CommittedBatch>(std::move(rest), head_.epoch))) {
+            !subscriber->OnChanges(std::make_shared<const CommittedBatch>(
+                std::move(rest), head_.epoch, head_.digest))) {
           return;
         }
         Touch();
@@ -556,7 +679,10 @@ void Room::CatchUpAndRegister(std::shared_ptr<ChangeSubscriber> subscriber,
     ReadRange range{collection, kCatchUpPage};
     absl::StatusOr<std::vector<StoredDocument>> page =
         context_.store->ReadSince(name_, position, range);
-    if (!page.ok()) return subscriber->OnResync("store unavailable during catch-up");
+    if (!page.ok()) {
+      context_.metrics->CountStoreError(StoreOp::kRead);
+      return subscriber->OnResync("store unavailable during catch-up");
+    }
     {
       absl::MutexLock lock(&mu_);
       if (ReadMayMissRemovalsLocked(position, started_before)) {

@@ -71,6 +71,18 @@ struct ClientCheckpoint {
   std::string epoch;
   // The room's compacted_through when a pull handed this checkpoint out.
   Seq compacted = 0;
+  // Pull: the room's digest, set when this checkpoint is the room's head
+  // and the pull covered every collection (proto Checkpoint.digest).
+  std::optional<uint64_t> digest;
+};
+
+// What Room::PutSnapshot stored, and what its compaction removed.
+struct SnapshotOutcome {
+  Seq seq = 0;
+  std::string epoch;
+  int64_t bytes = 0;
+  int64_t created_ms = 0;  // by this node's clock, when the store was asked
+  std::optional<CompactionResult> compaction;  // when asked to compact
 };
 
 struct ReadRequest {
@@ -97,6 +109,9 @@ class Room : public std::enable_shared_from_this<Room> {
   using PushDone = absl::AnyInvocable<void(absl::StatusOr<PushOutcome>) &&>;
   using ReadDone = absl::AnyInvocable<void(absl::StatusOr<ReadResult>) &&>;
   using CompactDone = absl::AnyInvocable<void(absl::StatusOr<CompactionResult>) &&>;
+  using SnapshotDone = absl::AnyInvocable<void(absl::StatusOr<SnapshotOutcome>) &&>;
+  using NewestSnapshotDone =
+      absl::AnyInvocable<void(absl::StatusOr<std::optional<RoomSnapshot>>) &&>;
 
   Room(std::string name, const RoomContext& context);
   ~Room();
@@ -132,7 +147,18 @@ class Room : public std::enable_shared_from_this<Room> {
   // checkpoint below the room's compacted_through starts over (reset) and
   // so does a subscription (resync); one racing with the compaction is
   // served again, never from a page that may lack a removed tombstone.
-  void Compact(int64_t tombstones_before_ms, CompactDone done);
+  // `through_seq` bounds the seqs removed too (a snapshot's compaction).
+  void Compact(int64_t tombstones_before_ms, CompactDone done, Seq through_seq = kNoSeqBound);
+
+  // Stores a client's encrypted snapshot (Store::PutSnapshot, keeping the
+  // room's newest config->snapshots_kept). kInvalidArgument when its epoch
+  // is not the room's or its seq is above the room's last_seq. With
+  // `compact`, then removes the tombstones at or below its seq whatever
+  // their age, through the room's writer as Compact. In room_snapshots.cc.
+  void PutSnapshot(RoomSnapshot snapshot, bool compact, SnapshotDone done);
+
+  // The room's newest snapshot of its current epoch; nullopt when none.
+  void NewestSnapshot(NewestSnapshotDone done);
 
   // Starts delivering to `subscriber`: with a checkpoint, everything after
   // it first (no gap, no duplicate with what follows), then live changes.
@@ -149,6 +175,12 @@ class Room : public std::enable_shared_from_this<Room> {
   // running commit, no subscriber, no activity since `idle_since`.
   bool IsIdleSince(absl::Time idle_since) const;
 
+  // Live subscriptions (for operators: RoomAdmin's subscriber counts).
+  size_t subscriber_count() const {
+    absl::MutexLock lock(&mu_);
+    return subscribers_.size();
+  }
+
  private:
   struct PendingPush {
     PushPlan plan;
@@ -157,9 +189,14 @@ class Room : public std::enable_shared_from_this<Room> {
   struct PendingCompaction {
     int64_t tombstones_before_ms = 0;
     CompactDone done;
+    Seq through_seq = kNoSeqBound;
   };
 
   absl::StatusOr<RoomHead> LoadHead();  // executor threads only
+  // The head of a room about to be created (a fresh epoch, nothing else).
+  static absl::StatusOr<RoomHead> NewHead();
+  // Takes the head a store answered, unless the room is loaded already.
+  void AdoptHead(const RoomHead& head);
   void RunCommits();                    // executor; one at a time per room
   void CommitGroup(std::vector<PendingPush>& group);
   void RunCompaction(PendingCompaction& compaction);
@@ -200,6 +237,9 @@ class Room : public std::enable_shared_from_this<Room> {
   // (CommitGroup). Only the thread running RunCommits touches it; one runs
   // at a time (commit_running_).
   int new_key_guesses_paused_ = 0;
+  // Whether a group was committed (or tried) yet: only the first may guess
+  // that the room is new. Touched by RunCommits' thread only.
+  bool first_group_done_ = false;
 };
 
 }  // namespace roomsync

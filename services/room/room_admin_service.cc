@@ -1,5 +1,7 @@
 #include "services/room/room_admin_service.h"
 
+#include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "services/room/room_auth.h"
 #include "services/room/room_registry.h"
 #include "services/room/shard_lease_keeper.h"
+#include "storage/document_digest.h"
 
 namespace roomsync {
 namespace {
@@ -24,6 +27,10 @@ constexpr int kExportPageDocuments = 500;
 constexpr size_t kExportMessageBytes = 1 << 20;
 // How many documents above the head CheckRoom names.
 constexpr size_t kNamedProblemDocuments = 10;
+// Rooms per CountSubscribers call: ListRooms' largest page.
+constexpr int kMaxCountedRooms = 1000;
+
+constexpr char kNoLeases[] = "this node does not lease shards (--shard_leases is off)";
 
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -44,6 +51,8 @@ void FillInfo(const RoomSummary& summary, v1::RoomInfo* info) {
   info->set_min_seq(summary.min_seq);
   info->set_max_seq(summary.max_seq);
   info->set_compacted_through(summary.head.compacted_through);
+  info->set_digest(FormatDigest(summary.head.digest));
+  info->set_document_digest(FormatDigest(summary.document_digest));
 }
 
 void FillDocument(const StoredDocument& doc, v1::ExportedDocument* out) {
@@ -155,7 +164,69 @@ std::vector<std::string> RoomProblems(const RoomSummary& s,
     problems.push_back(absl::StrCat("stored_bytes is ", s.head.stored_bytes,
                                     " but the documents hold ", s.document_bytes, " bytes"));
   }
+  if (s.head.digest != s.document_digest) {
+    problems.push_back(absl::StrCat("digest is ", FormatDigest(s.head.digest),
+                                    " but the live documents digest to ",
+                                    FormatDigest(s.document_digest)));
+  }
   return problems;
+}
+
+std::vector<std::string> LeaseProblems(const std::vector<ShardLease>& leases, int shard_count,
+                                       int only_shard) {
+  std::vector<std::string> problems;
+  std::set<int> seen;
+  for (const ShardLease& lease : leases) {
+    if (only_shard >= 0 && lease.shard != only_shard) continue;
+    const std::string who = lease.owner.empty() ? "nobody" : lease.owner;
+    if (lease.shard < 0 || lease.shard >= shard_count) {
+      problems.push_back(absl::StrCat("shard ", lease.shard, " (held by ", who,
+                                      ") is outside 0..", shard_count - 1,
+                                      ": no room maps to it (was the shard count changed?)"));
+    }
+    if (!seen.insert(lease.shard).second) {
+      problems.push_back(absl::StrCat("shard ", lease.shard, " has more than one lease"));
+    }
+    if (lease.epoch < 1) {
+      // To the commit fence, lease epoch 0 means "no lease"
+      // (CommitFence::lease_epoch): the holder's commits would go unfenced.
+      problems.push_back(absl::StrCat("shard ", lease.shard, ": the lease of ", who,
+                                      " has epoch ", lease.epoch,
+                                      "; lease epochs start at 1 and only grow"));
+    }
+    if (lease.owner.empty()) {
+      problems.push_back(absl::StrCat("shard ", lease.shard, ": the lease names no owner"));
+    }
+  }
+  return problems;
+}
+
+absl::StatusOr<std::vector<ShardLease>> RoomAdminService::LeasesForPlacement() const {
+  if (leases_ == nullptr) return std::vector<ShardLease>{};
+  return store_.ListShardLeases();
+}
+
+void RoomAdminService::FillPlacement(const std::vector<ShardLease>& leases, int64_t now_ms,
+                                     v1::RoomInfo* info) const {
+  // Without leases this node serves every room it is asked for: its count
+  // is the room's (a static map sends each room to one node).
+  if (leases_ == nullptr) {
+    info->set_subscribers(static_cast<int64_t>(rooms_.SubscriberCount(info->room())));
+    info->set_subscribers_counted(true);
+    return;
+  }
+  const int shard = ShardOf(info->room());
+  for (const ShardLease& lease : leases) {
+    if (lease.shard != shard || lease.expires_at_ms <= now_ms) continue;
+    info->set_owner_node(lease.owner);
+    info->set_owner_address(lease.address);
+  }
+  // Only the holder has the room open (the others dropped it with the
+  // shard); its count is the room's.
+  if (leases_->EpochFor(shard).has_value()) {
+    info->set_subscribers(static_cast<int64_t>(rooms_.SubscriberCount(info->room())));
+    info->set_subscribers_counted(true);
+  }
 }
 
 grpc::Status RoomAdminService::ListRooms(grpc::ServerContext* context,
@@ -167,7 +238,14 @@ grpc::Status RoomAdminService::ListRooms(grpc::ServerContext* context,
   // The token is the last room name of the previous page: keyset paging.
   absl::StatusOr<std::vector<RoomSummary>> page = store_.ListRooms(request->page_token(), *size);
   if (!page.ok()) return ToGrpc(page.status());
-  for (const RoomSummary& summary : *page) FillInfo(summary, response->add_rooms());
+  absl::StatusOr<std::vector<ShardLease>> leases = LeasesForPlacement();
+  if (!leases.ok()) return ToGrpc(leases.status());
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  for (const RoomSummary& summary : *page) {
+    v1::RoomInfo* info = response->add_rooms();
+    FillInfo(summary, info);
+    FillPlacement(*leases, now_ms, info);
+  }
   if (static_cast<int>(page->size()) == *size) response->set_next_page_token(page->back().room);
   return grpc::Status::OK;
 }
@@ -179,7 +257,10 @@ grpc::Status RoomAdminService::ShowRoom(grpc::ServerContext* context,
   if (absl::Status s = ValidateReadTarget(request->room(), "", config_); !s.ok()) return ToGrpc(s);
   absl::StatusOr<RoomSummary> summary = Describe(store_, request->room());
   if (!summary.ok()) return ToGrpc(summary.status());
+  absl::StatusOr<std::vector<ShardLease>> leases = LeasesForPlacement();
+  if (!leases.ok()) return ToGrpc(leases.status());
   FillInfo(*summary, response->mutable_room());
+  FillPlacement(*leases, absl::ToUnixMillis(absl::Now()), response->mutable_room());
   return grpc::Status::OK;
 }
 
@@ -283,6 +364,13 @@ grpc::Status RoomAdminService::CheckRoom(grpc::ServerContext* context,
   for (std::string& problem : RoomProblems(*summary, above_head, last_seq_held)) {
     response->add_problems(std::move(problem));
   }
+  // The lease of the room's shard, if the table has one (whatever this
+  // node's --shard_leases: the rows are the store's).
+  absl::StatusOr<std::vector<ShardLease>> leases = store_.ListShardLeases();
+  if (!leases.ok()) return ToGrpc(leases.status());
+  for (std::string& problem : LeaseProblems(*leases, kShardCount, ShardOf(request->room()))) {
+    response->add_problems(std::move(problem));
+  }
   return grpc::Status::OK;
 }
 
@@ -324,6 +412,90 @@ grpc::Status RoomAdminService::CompactRoom(grpc::ServerContext* context,
   absl::StatusOr<RoomSummary> summary = Describe(store_, room);
   if (!summary.ok()) return ToGrpc(summary.status());
   FillInfo(*summary, response->mutable_room());
+  return grpc::Status::OK;
+}
+
+grpc::Status RoomAdminService::ListShards(grpc::ServerContext* context,
+                                          const v1::ListShardsRequest* /*request*/,
+                                          v1::ListShardsResponse* response) {
+  if (absl::Status s = authorizer_.AuthorizeAdmin(*context); !s.ok()) return ToGrpc(s);
+  if (leases_ == nullptr) return ToGrpc(absl::FailedPreconditionError(kNoLeases));
+  absl::StatusOr<std::vector<ShardLease>> leases = store_.ListShardLeases();
+  if (!leases.ok()) return ToGrpc(leases.status());
+  absl::StatusOr<std::vector<ClusterNode>> nodes = store_.ListLiveNodes();
+  if (!nodes.ok()) return ToGrpc(nodes.status());
+  // Expiry by this node's clock, as its lease keeper judges it.
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  std::map<std::string, int> held_by;
+  for (const ShardLease& lease : *leases) {
+    v1::ShardLeaseInfo* info = response->add_leases();
+    info->set_shard(lease.shard);
+    info->set_owner_node(lease.owner);
+    info->set_owner_address(lease.address);
+    info->set_epoch(lease.epoch);
+    info->set_expires_at_ms(lease.expires_at_ms);
+    info->set_expired(lease.expires_at_ms <= now_ms);
+    if (!info->expired()) ++held_by[lease.owner];
+  }
+  for (const ClusterNode& node : *nodes) {
+    v1::ClusterMember* member = response->add_members();
+    member->set_node_id(node.node_id);
+    member->set_address(node.address);
+    member->set_shards(held_by[node.node_id]);
+  }
+  response->set_shard_count(kShardCount);
+  response->set_node_id(leases_->node_id());
+  response->set_now_ms(now_ms);
+  for (std::string& problem : LeaseProblems(*leases, kShardCount)) {
+    response->add_problems(std::move(problem));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RoomAdminService::DrainNode(grpc::ServerContext* context,
+                                         const v1::DrainNodeRequest* request,
+                                         v1::DrainNodeResponse* response) {
+  if (absl::Status s = authorizer_.AuthorizeAdmin(*context); !s.ok()) return ToGrpc(s);
+  if (leases_ == nullptr) return ToGrpc(absl::FailedPreconditionError(kNoLeases));
+  if (request->node_id() != leases_->node_id()) {
+    return ToGrpc(absl::InvalidArgumentError(
+        absl::StrCat("this is node \"", leases_->node_id(), "\", not \"", request->node_id(),
+                     "\": nothing was drained (was the drain sent to the wrong address?)")));
+  }
+  // Nothing acknowledged is lost: the keeper first forgets each shard
+  // (EpochFor answers nullopt, the rooms are dropped), so a push queued
+  // or arriving after that fails its fence check before any store call
+  // and is answered FAILED_PRECONDITION, never acknowledged; a commit
+  // already in the store holds the shard's lease row, and the release
+  // waits for it, so it either commits first (it is acknowledged, and the
+  // next owner loads the room after it) or, past the release, fails its
+  // fence (the next owner's epoch is higher) and is not acknowledged.
+  // Clients retry those pushes on the next owner (503 at the gateway).
+  const int held = leases_->held_shards();
+  absl::Status status =
+      drain_node_ ? drain_node_() : absl::UnimplementedError("this server cannot drain");
+  Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning, "admin_drain",
+      {{"node_id", leases_->node_id()},
+       {"released", static_cast<int64_t>(held)},
+       {"code", absl::StatusCodeToString(status.code())}});
+  if (!status.ok()) return ToGrpc(status);
+  response->set_released(held);
+  return grpc::Status::OK;
+}
+
+grpc::Status RoomAdminService::CountSubscribers(grpc::ServerContext* context,
+                                                const v1::CountSubscribersRequest* request,
+                                                v1::CountSubscribersResponse* response) {
+  if (absl::Status s = authorizer_.AuthorizeAdmin(*context); !s.ok()) return ToGrpc(s);
+  if (request->rooms_size() > kMaxCountedRooms) {
+    return ToGrpc(absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxCountedRooms, " rooms per call")));
+  }
+  for (const std::string& room : request->rooms()) {
+    if (absl::Status s = ValidateReadTarget(room, "", config_); !s.ok()) return ToGrpc(s);
+    response->add_subscribers(static_cast<int64_t>(rooms_.SubscriberCount(room)));
+    response->add_held(leases_ == nullptr || leases_->EpochFor(ShardOf(room)).has_value());
+  }
   return grpc::Status::OK;
 }
 

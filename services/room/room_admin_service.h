@@ -14,6 +14,9 @@
 #define ROOMSYNC_SERVICES_ROOM_ROOM_ADMIN_SERVICE_H_
 
 #include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "roomsync/v1/roomsync_admin.grpc.pb.h"
 #include "services/room/room_config.h"
@@ -34,9 +37,18 @@ class RoomAdminService final : public v1::RoomAdmin::Service {
   // `leases`: null without shard leases; with them, imports are refused
   // for rooms of shards this node does not hold (their owner's room would
   // not know of the import).
+  // `drain_node`: DrainNode's work on this node (room_server.cc: stop the
+  // lease keeper with release, turn gRPC health NOT_SERVING); called on a
+  // gRPC thread, it may block until the shards are released.
   RoomAdminService(Store& store, RoomRegistry& rooms, const RoomServiceConfig& config,
-                   const RoomCallAuthorizer& authorizer, const ShardLeaseKeeper* leases)
-      : store_(store), rooms_(rooms), config_(config), authorizer_(authorizer), leases_(leases) {}
+                   const RoomCallAuthorizer& authorizer, const ShardLeaseKeeper* leases,
+                   std::function<absl::Status()> drain_node)
+      : store_(store),
+        rooms_(rooms),
+        config_(config),
+        authorizer_(authorizer),
+        leases_(leases),
+        drain_node_(std::move(drain_node)) {}
 
   grpc::Status ListRooms(grpc::ServerContext* context, const v1::ListRoomsRequest* request,
                          v1::ListRoomsResponse* response) override;
@@ -51,13 +63,28 @@ class RoomAdminService final : public v1::RoomAdmin::Service {
                          v1::CheckRoomResponse* response) override;
   grpc::Status CompactRoom(grpc::ServerContext* context, const v1::CompactRoomRequest* request,
                            v1::CompactRoomResponse* response) override;
+  grpc::Status ListShards(grpc::ServerContext* context, const v1::ListShardsRequest* request,
+                          v1::ListShardsResponse* response) override;
+  grpc::Status DrainNode(grpc::ServerContext* context, const v1::DrainNodeRequest* request,
+                         v1::DrainNodeResponse* response) override;
+  grpc::Status CountSubscribers(grpc::ServerContext* context,
+                                const v1::CountSubscribersRequest* request,
+                                v1::CountSubscribersResponse* response) override;
 
  private:
+  // Owner and subscribers of `info`'s room; `leases`: the lease table
+  // (empty without leases), `now_ms` the clock that judges expiry.
+  void FillPlacement(const std::vector<ShardLease>& leases, int64_t now_ms,
+                     v1::RoomInfo* info) const;
+  // The lease table for FillPlacement: empty without shard leases.
+  absl::StatusOr<std::vector<ShardLease>> LeasesForPlacement() const;
+
   Store& store_;
   RoomRegistry& rooms_;
   const RoomServiceConfig& config_;
   const RoomCallAuthorizer& authorizer_;
   const ShardLeaseKeeper* leases_;
+  const std::function<absl::Status()> drain_node_;
 };
 
 // The problems CheckRoom reports for `summary`, one sentence each; empty
@@ -69,6 +96,18 @@ class RoomAdminService final : public v1::RoomAdmin::Service {
 std::vector<std::string> RoomProblems(const RoomSummary& summary,
                                       const std::vector<StoredDocument>& above_head,
                                       bool last_seq_held);
+
+// The problems of the lease table's rows, one sentence each: an epoch below
+// 1 (epochs start at 1 and only grow), a shard outside 0..shard_count-1, a
+// lease without an owner. `only_shard` >= 0: that shard's row only (the
+// shard of a room CheckRoom looks at).
+// What the schema cannot show is not checked: the table keeps each
+// shard's current epoch only (no history to be monotonic against), and
+// neither commits nor room heads record the lease epoch they were fenced
+// with (the fence checks it at commit time), so no stored epoch can be
+// compared with a shard's current one.
+std::vector<std::string> LeaseProblems(const std::vector<ShardLease>& leases, int shard_count,
+                                       int only_shard = -1);
 
 }  // namespace roomsync
 

@@ -91,7 +91,8 @@ absl::Status RoomCallAuthorizer::Authorize(const grpc::ServerContextBase& contex
         ToStd(absl::StripAsciiWhitespace(ToAbsl(authorization.substr(kScheme.size())))));
     if (!grant.ok()) return grant.status();
     if (call == RoomCall::kClusterMetadata) return absl::OkStatus();
-    return roomsync::Authorize(*grant, room, call == RoomCall::kPush);
+    return roomsync::Authorize(*grant, room,
+                              call == RoomCall::kPush || call == RoomCall::kPutSnapshot);
   }
   if ((call == RoomCall::kSubscribe || call == RoomCall::kClusterMetadata) &&
       context.auth_context() != nullptr &&

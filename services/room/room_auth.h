@@ -35,7 +35,16 @@ namespace roomsync {
 
 // kClusterMetadata: which node serves which shard (RoomCluster). It names
 // no room, so any valid token or verified client certificate may ask.
-enum class RoomCall { kPush, kPull, kHistory, kSubscribe, kClusterMetadata };
+// kPutSnapshot needs write as kPush; kGetSnapshot read as kPull.
+enum class RoomCall {
+  kPush,
+  kPull,
+  kHistory,
+  kSubscribe,
+  kClusterMetadata,
+  kPutSnapshot,
+  kGetSnapshot,
+};
 
 class RoomCallAuthorizer {
  public:

@@ -39,6 +39,11 @@ struct RoomServiceConfig {
   // stored documents); a push that would exceed it is refused whole with
   // RESOURCE_EXHAUSTED "room_quota_exceeded". 0 = no quota.
   int64_t max_room_bytes = 0;
+  // Encrypted snapshots (docs/api.md, "Snapshots") kept per room, newest
+  // by seq; each at most limits.max_snapshot_bytes. They are not counted
+  // in max_room_bytes: they repeat documents the quota already counts, so
+  // a room is bounded by max_room_bytes plus snapshots_kept snapshots.
+  int snapshots_kept = 3;
   // When non-empty, only these collections are accepted.
   std::map<std::string, bool> allowed_collections;
 
@@ -64,6 +69,16 @@ struct RoomServiceConfig {
 
   // Threads that run blocking store calls (commits and reads).
   int store_threads = 32;
+
+  // A room's first push after it is loaded creates the room with its
+  // commit when the room turns out to be new (Store::CreateRoomAndCommit:
+  // one round trip); off, the room is opened first (two), for comparison.
+  bool create_rooms_on_commit = true;
+
+  // Benchmarks only (--unsafe_skip_room_digest): commits leave the room
+  // digest alone, to measure what maintaining it costs in the same run.
+  // The rooms' digests are wrong from then on, for good.
+  bool skip_room_digest = false;
 };
 
 }  // namespace roomsync

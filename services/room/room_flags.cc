@@ -19,6 +19,9 @@ ABSL_FLAG(std::string, metrics, "",
 ABSL_FLAG(int64_t, max_document_bytes, 64 * 1024, "Largest accepted document, in bytes");
 ABSL_FLAG(int64_t, max_push_documents, 1000, "Most documents in one push");
 ABSL_FLAG(int64_t, max_push_bytes, 8 * 1024 * 1024, "Largest push, in bytes");
+ABSL_FLAG(int64_t, max_snapshot_bytes, 4 * 1024 * 1024,
+          "Largest encrypted room snapshot (POST /v1/rooms/{room}/snapshots), in bytes");
+ABSL_FLAG(int64_t, snapshots_kept, 3, "Encrypted snapshots kept per room (the newest by seq)");
 ABSL_FLAG(int64_t, max_json_depth, 64, "Deepest JSON nesting accepted in a document");
 ABSL_FLAG(absl::Duration, max_future_skew, absl::Minutes(5),
           "Refuse timestamps further ahead of the server clock (timestamp_in_future); 0 disables");
@@ -51,6 +54,12 @@ ABSL_FLAG(std::string, grpc_tls_ca, "",
           "PEM CA of the clients' certificates: set, every gRPC client needs one (mTLS)");
 ABSL_FLAG(bool, grpc_plaintext, false,
           "allow a gRPC listener without TLS (local use only: tokens cross in clear text)");
+ABSL_FLAG(bool, create_rooms_on_commit, true,
+          "a new room's first push creates the room in the same statement as its commit (one "
+          "store round trip); false: open the room, then commit (two), as before");
+ABSL_FLAG(bool, unsafe_skip_room_digest, false,
+          "benchmarks only: commits do not maintain the room digest (docs/api.md, \"Room "
+          "digest\"), to measure its cost; every room's digest is wrong from then on");
 ABSL_FLAG(int64_t, max_subscriber_queue, 1024,
           "Events queued for one slow Subscribe stream before it gets Resync");
 
@@ -86,6 +95,7 @@ absl::StatusOr<RoomServerConfig> RoomServerConfigFromFlags() {
       {"max_push_documents", absl::GetFlag(FLAGS_max_push_documents), &s.limits.max_documents_per_push},
       {"max_push_bytes", absl::GetFlag(FLAGS_max_push_bytes), &s.limits.max_push_bytes},
       {"max_json_depth", absl::GetFlag(FLAGS_max_json_depth), &s.limits.max_json_depth},
+      {"max_snapshot_bytes", absl::GetFlag(FLAGS_max_snapshot_bytes), &s.limits.max_snapshot_bytes},
       {"recent_changes_per_room", absl::GetFlag(FLAGS_recent_changes_per_room), &s.recent_changes_per_room},
       {"max_subscribe_catch_up", absl::GetFlag(FLAGS_max_subscribe_catch_up), &s.max_subscribe_catch_up},
       {"max_subscriber_queue", absl::GetFlag(FLAGS_max_subscriber_queue), &s.max_subscriber_queue},
@@ -94,6 +104,8 @@ absl::StatusOr<RoomServerConfig> RoomServerConfigFromFlags() {
     if (absl::Status st = Positive(flag.name, flag.value); !st.ok()) return st;
     *flag.target = static_cast<size_t>(flag.value);
   }
+  s.skip_room_digest = absl::GetFlag(FLAGS_unsafe_skip_room_digest);
+  s.create_rooms_on_commit = absl::GetFlag(FLAGS_create_rooms_on_commit);
   s.max_future_skew = absl::GetFlag(FLAGS_max_future_skew);
   if (s.max_future_skew < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--max_future_skew must not be negative");
@@ -137,6 +149,11 @@ absl::StatusOr<RoomServerConfig> RoomServerConfigFromFlags() {
   if (config.leasing.ttl < absl::Milliseconds(300)) {
     return absl::InvalidArgumentError("--lease_ttl must be at least 300ms");
   }
+  const int64_t kept = absl::GetFlag(FLAGS_snapshots_kept);
+  if (kept < 1 || kept > 100) {
+    return absl::InvalidArgumentError("--snapshots_kept must be 1-100");
+  }
+  s.snapshots_kept = static_cast<int>(kept);
   s.store_threads = absl::GetFlag(FLAGS_store_threads);
   if (s.store_threads < 1) return absl::InvalidArgumentError("--store_threads must be at least 1");
   return config;

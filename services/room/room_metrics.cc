@@ -22,8 +22,12 @@ struct RoomMetrics::Families {
   prometheus::Histogram* commit_seconds;
   prometheus::Counter* reads[3][2];  // [pull|history|subscribe][store|cache]
   prometheus::Counter* new_key_guesses[2];  // [miss|hit]
+  prometheus::Counter* new_room_guesses[2];  // [miss|hit]
   prometheus::Gauge* subscribers;
   prometheus::Gauge* active_rooms;
+  prometheus::Gauge* shard_leases_held;
+  prometheus::Counter* shard_lease_changes[4];  // by ShardLeaseChange
+  prometheus::Counter* store_errors[7];         // by StoreOp
 };
 
 RoomMetrics::RoomMetrics(prometheus::Registry& registry) : m_(std::make_unique<Families>()) {
@@ -102,6 +106,13 @@ RoomMetrics::RoomMetrics(prometheus::Registry& registry) : m_(std::make_unique<F
                       .Register(registry);
   m_->new_key_guesses[0] = &guesses.Add({{"result", "miss"}});
   m_->new_key_guesses[1] = &guesses.Add({{"result", "hit"}});
+  auto& room_guesses = prometheus::BuildCounter()
+                           .Name("roomsync_room_new_room_guesses_total")
+                           .Help("First commits of rooms not loaded, sent as creations on the "
+                                 "guess that the room is new, by whether it was")
+                           .Register(registry);
+  m_->new_room_guesses[0] = &room_guesses.Add({{"result", "miss"}});
+  m_->new_room_guesses[1] = &room_guesses.Add({{"result", "hit"}});
   m_->subscribers = &prometheus::BuildGauge()
                          .Name("roomsync_room_subscribers")
                          .Help("Live Subscribe streams")
@@ -112,6 +123,29 @@ RoomMetrics::RoomMetrics(prometheus::Registry& registry) : m_(std::make_unique<F
                           .Help("Rooms held in memory")
                           .Register(registry)
                           .Add({});
+  // Without shard leases these stay 0.
+  m_->shard_leases_held = &prometheus::BuildGauge()
+                               .Name("roomsync_shard_leases_held")
+                               .Help("Shard leases this node holds now")
+                               .Register(registry)
+                               .Add({});
+  auto& changes = prometheus::BuildCounter()
+                      .Name("roomsync_shard_lease_changes_total")
+                      .Help("Shard lease events of this node: acquired, renewal_failed (a "
+                            "renewal call failed), released (handed over), lost (taken by "
+                            "another node or not renewed in time)")
+                      .Register(registry);
+  const char* change_names[4] = {"acquired", "renewal_failed", "released", "lost"};
+  for (int c = 0; c < 4; ++c) m_->shard_lease_changes[c] = &changes.Add({{"change", change_names[c]}});
+  auto& store_errors = prometheus::BuildCounter()
+                           .Name("roomsync_store_errors_total")
+                           .Help("Failed store calls outside commits, by operation (the lease "
+                                 "rounds': announce, acquire, renew, release, lease_table; "
+                                 "rooms': open_room, read)")
+                           .Register(registry);
+  const char* op_names[7] = {"announce", "acquire", "renew", "release", "lease_table",
+                             "open_room", "read"};
+  for (int o = 0; o < 7; ++o) m_->store_errors[o] = &store_errors.Add({{"op", op_names[o]}});
 }
 
 RoomMetrics::~RoomMetrics() = default;
@@ -130,6 +164,7 @@ void RoomMetrics::CountDecision(ConflictPolicy policy, Decision decision) {
 void RoomMetrics::CountQuotaRefusal() { m_->quota_refusals->Increment(); }
 
 void RoomMetrics::CountNewKeyGuess(bool hit) { m_->new_key_guesses[hit ? 1 : 0]->Increment(); }
+void RoomMetrics::CountNewRoomGuess(bool hit) { m_->new_room_guesses[hit ? 1 : 0]->Increment(); }
 
 void RoomMetrics::ObserveCommit(size_t pushes, size_t documents, absl::Duration latency, bool ok) {
   if (!ok) {
@@ -152,7 +187,22 @@ void RoomMetrics::CountRead(std::string_view op, bool from_cache) {
 void RoomMetrics::SetSubscribersDelta(int delta) { m_->subscribers->Increment(delta); }
 void RoomMetrics::SetActiveRooms(size_t rooms) { m_->active_rooms->Set(static_cast<double>(rooms)); }
 
+void RoomMetrics::SetShardLeasesHeld(int shards) {
+  m_->shard_leases_held->Set(static_cast<double>(shards));
+}
+void RoomMetrics::CountShardLeaseChange(ShardLeaseChange change, int shards) {
+  m_->shard_lease_changes[static_cast<int>(change)]->Increment(static_cast<double>(shards));
+}
+void RoomMetrics::CountStoreError(StoreOp op) { m_->store_errors[static_cast<int>(op)]->Increment(); }
+
 double RoomMetrics::commits() const { return m_->commits_ok->Value(); }
 double RoomMetrics::pushes() const { return m_->pushes_ok->Value(); }
+double RoomMetrics::shard_leases_held() const { return m_->shard_leases_held->Value(); }
+double RoomMetrics::shard_lease_changes(ShardLeaseChange change) const {
+  return m_->shard_lease_changes[static_cast<int>(change)]->Value();
+}
+double RoomMetrics::store_errors(StoreOp op) const {
+  return m_->store_errors[static_cast<int>(op)]->Value();
+}
 
 }  // namespace roomsync

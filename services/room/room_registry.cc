@@ -34,6 +34,12 @@ void RoomRegistry::DropShard(int shard) {
   context_.metrics->SetActiveRooms(rooms_.size());
 }
 
+size_t RoomRegistry::SubscriberCount(std::string_view name) {
+  absl::MutexLock lock(&mu_);
+  auto it = rooms_.find(ToAbsl(name));
+  return it == rooms_.end() ? 0 : it->second->subscriber_count();
+}
+
 void RoomRegistry::CloseAllSubscribers() {
   absl::MutexLock lock(&mu_);
   for (auto& [name, room] : rooms_) room->CloseSubscribers();

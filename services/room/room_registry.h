@@ -34,6 +34,11 @@ class RoomRegistry {
   // and forgotten; a later Get makes a fresh one.
   void DropShard(int shard);
 
+  // The room's live subscriptions on this node; 0 when it is not in memory
+  // (a room with a subscriber is never evicted). Read-only: never creates
+  // the room.
+  size_t SubscriberCount(std::string_view name);
+
  private:
   const RoomContext context_;
   absl::Mutex mu_;

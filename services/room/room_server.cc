@@ -1,5 +1,6 @@
 #include "services/room/room_server.h"
 
+#include <algorithm>
 #include <thread>
 
 #include <boost/asio/thread_pool.hpp>
@@ -69,10 +70,13 @@ class RoomServerImpl final : public RoomServer {
     if (config_.leasing.enabled) {
       absl::StatusOr<ShardLeaseConfig> leasing = LeaseConfig();
       if (!leasing.ok()) return leasing.status();
-      leases_ = std::make_unique<ShardLeaseKeeper>(*store_, *std::move(leasing), [this](int shard) {
-        // Rooms are made before the keeper's first round can lose a shard.
-        rooms_->DropShard(shard);
-      });
+      leases_ = std::make_unique<ShardLeaseKeeper>(
+          *store_, *std::move(leasing),
+          [this](int shard) {
+            // Rooms are made before the keeper's first round can lose a shard.
+            rooms_->DropShard(shard);
+          },
+          &metrics_);
     }
     rooms_ = std::make_unique<RoomRegistry>(
         RoomContext{store_.get(), &config_.service, &metrics_, &executor_, leases_.get()});
@@ -96,8 +100,9 @@ class RoomServerImpl final : public RoomServer {
     builder.RegisterService(cluster_service_.get());
     // The operators' API, on this gRPC listener only (the gateway's HTTP
     // port never routes to it), authorised by its own rule.
-    admin_service_ = std::make_unique<RoomAdminService>(*store_, *rooms_, config_.service,
-                                                        *authorizer_, leases_.get());
+    admin_service_ = std::make_unique<RoomAdminService>(
+        *store_, *rooms_, config_.service, *authorizer_, leases_.get(),
+        [this]() { return DrainShardsForAdmin(); });
     builder.RegisterService(admin_service_.get());
     // Gateways ping every 10 s, idle or not, to find a vanished node
     // (gateway/room_service_channel.cc); by default a server answers pings
@@ -107,8 +112,9 @@ class RoomServerImpl final : public RoomServer {
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-    builder.SetMaxReceiveMessageSize(
-        static_cast<int>(config_.service.limits.max_push_bytes + 1024 * 1024));
+    builder.SetMaxReceiveMessageSize(static_cast<int>(
+        std::max(config_.service.limits.max_push_bytes, config_.service.limits.max_snapshot_bytes) +
+        1024 * 1024));
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || (!config_.grpc_address.empty() && grpc_port_ == 0)) {
       return absl::UnavailableError(
@@ -148,6 +154,8 @@ class RoomServerImpl final : public RoomServer {
     return server_->experimental().InProcessChannelWithInterceptors(args, std::move(markers));
   }
 
+  DirectRoomCalls& DirectCalls() override { return *service_; }
+
   void Drain(absl::Duration grace) override {
     if (server_ == nullptr || drained_.HasBeenNotified()) return;
     drained_.Notify();
@@ -168,6 +176,11 @@ class RoomServerImpl final : public RoomServer {
 
  private:
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials() const {
+    if (config_.service.skip_room_digest) {
+      Log(LogLevel::kWarning, "room_digest_skipped",
+          {{"detail", "--unsafe_skip_room_digest: commits do not maintain room digests, which "
+                      "are wrong from now on (benchmarks only)"}});
+    }
     if (config_.grpc_address.empty()) return grpc::InsecureServerCredentials();  // unused
     if (!config_.jwt.has_value()) {
       Log(LogLevel::kWarning, "auth_disabled",
@@ -230,6 +243,17 @@ class RoomServerImpl final : public RoomServer {
     while (!drained_.WaitForNotificationWithTimeout(period)) {
       rooms_->EvictIdle(absl::Now() - idle);
     }
+  }
+
+  // RoomAdmin.DrainNode (roomsyncctl drain): hand every shard over now and
+  // take none again.
+  absl::Status DrainShardsForAdmin() {
+    if (leases_ == nullptr) {
+      return absl::FailedPreconditionError("this node does not lease shards (--shard_leases is off)");
+    }
+    SetDraining();
+    leases_->Stop(/*release=*/true);
+    return absl::OkStatus();
   }
 
   // gRPC health: SERVING while the store is reachable and the node is not

@@ -22,6 +22,8 @@ class Channel;
 
 namespace roomsync {
 
+class DirectRoomCalls;
+
 // TLS of the gRPC listener, from PEM files.
 struct GrpcServerTls {
   std::string cert_file;  // empty: no TLS
@@ -83,6 +85,10 @@ class RoomServer {
   virtual int metrics_port() const = 0;
   // A channel to this server that skips the network.
   virtual std::shared_ptr<grpc::Channel> InProcessChannel() = 0;
+  // The same service's unary calls without gRPC (protocol/
+  // direct_room_calls.h), for a gateway in this process. Lives as long as
+  // the server.
+  virtual DirectRoomCalls& DirectCalls() = 0;
 
   // Stops taking new calls, lets in-flight commits finish and be answered,
   // ends open Subscribe streams cleanly, then shuts the server down. Waits

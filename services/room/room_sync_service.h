@@ -8,17 +8,22 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "protocol/direct_room_calls.h"
 #include "roomsync/v1/roomsync.grpc.pb.h"
 #include "services/room/room_config.h"
 
 namespace roomsync {
 
 class RoomCallAuthorizer;
+enum class RoomCall;
 class RoomRegistry;
 class RoomMetrics;
 class ShardLeaseKeeper;
 
-class RoomSyncService final : public v1::RoomSync::CallbackService {
+// Two transports, one body per call: the gRPC methods authorize their
+// caller and run the same Call() that a gateway in this process reaches
+// directly (DirectRoomCalls).
+class RoomSyncService final : public v1::RoomSync::CallbackService, public DirectRoomCalls {
  public:
   // `authorizer` decides every call first (room_auth.h); it must outlive
   // the service.
@@ -39,6 +44,27 @@ class RoomSyncService final : public v1::RoomSync::CallbackService {
                                     v1::HistoryResponse* response) override;
   grpc::ServerWriteReactor<v1::SubscribeEvent>* Subscribe(
       grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override;
+  grpc::ServerBidiReactor<v1::WatchRequest, v1::WatchEvent>* Watch(
+      grpc::CallbackServerContext* context) override;
+
+  // Encrypted snapshots (docs/api.md, "Snapshots").
+  grpc::ServerUnaryReactor* PutSnapshot(grpc::CallbackServerContext* context,
+                                        const v1::PutSnapshotRequest* request,
+                                        v1::PutSnapshotResponse* response) override;
+  grpc::ServerUnaryReactor* GetSnapshot(grpc::CallbackServerContext* context,
+                                        const v1::GetSnapshotRequest* request,
+                                        v1::GetSnapshotResponse* response) override;
+
+  // DirectRoomCalls: the unary calls without gRPC (their callers have
+  // authorized their clients).
+  void Call(const v1::PushRequest& request, v1::PushResponse* response, Done done) override;
+  void Call(const v1::PullRequest& request, v1::PullResponse* response, Done done) override;
+  void Call(const v1::HistoryRequest& request, v1::HistoryResponse* response,
+            Done done) override;
+  void Call(const v1::PutSnapshotRequest& request, v1::PutSnapshotResponse* response,
+            Done done) override;
+  void Call(const v1::GetSnapshotRequest& request, v1::GetSnapshotResponse* response,
+            Done done) override;
 
   // New calls are refused with UNAVAILABLE from now on.
   void StopAccepting() { accepting_ = false; }
@@ -47,11 +73,18 @@ class RoomSyncService final : public v1::RoomSync::CallbackService {
 
  private:
   void PushAnswered();
+  // An RPC: authorizes the caller for `kind`, then Call().
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, RoomCall kind,
+                                  const Request* request, Response* response);
   // OK when this node holds the room's shard (or serves every room); else
-  // FAILED_PRECONDITION (the proto's "wrong owner"), with the owner's
-  // address in the trailing metadata (protocol/error_codes.h
-  // kOwnerMetadataKey) for the caller to re-route.
-  absl::Status CheckOwner(grpc::CallbackServerContext* context, const std::string& room);
+  // FAILED_PRECONDITION (the proto's "wrong owner") with *owner the owner's
+  // address when known ("" otherwise), which the RPCs send in the trailing
+  // metadata (protocol/error_codes.h kOwnerMetadataKey).
+  absl::Status CheckOwner(const std::string& room, std::string* owner);
+  // Answers `done` and returns true when the node is draining or does not
+  // own the room.
+  bool Refused(const std::string& room, Done& done);
 
   const RoomServiceConfig config_;
   RoomRegistry& rooms_;

@@ -12,8 +12,8 @@
 namespace roomsync {
 
 ShardLeaseKeeper::ShardLeaseKeeper(Store& store, ShardLeaseConfig config,
-                                   std::function<void(int)> on_lost)
-    : store_(store), config_(std::move(config)), on_lost_(std::move(on_lost)) {}
+                                   std::function<void(int)> on_lost, RoomMetrics* metrics)
+    : store_(store), config_(std::move(config)), on_lost_(std::move(on_lost)), metrics_(metrics) {}
 
 ShardLeaseKeeper::~ShardLeaseKeeper() { Stop(/*release=*/false); }
 
@@ -29,6 +29,7 @@ void ShardLeaseKeeper::Start(std::optional<std::string> address) {
 }
 
 void ShardLeaseKeeper::Stop(bool release) {
+  absl::MutexLock stopping(&stop_mu_);
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (thread_.joinable()) thread_.join();
   if (!release) return;
@@ -36,6 +37,7 @@ void ShardLeaseKeeper::Stop(bool release) {
   // Leave the membership first, so that the others count one node less
   // when they share out what we release.
   if (absl::Status s = store_.AnnounceNode(config_.node_id, config_.address, 0); !s.ok()) {
+    CountStoreError(StoreOp::kAnnounce);
     Log(LogLevel::kWarning, "node_leave_failed", {{"code", absl::StatusCodeToString(s.code())}});
   }
   std::map<int, Held> held;
@@ -44,13 +46,20 @@ void ShardLeaseKeeper::Stop(bool release) {
     held = held_;
   }
   for (const auto& [shard, lease] : held) {
-    Lose(shard, "node draining");
+    Lose(shard, "node draining", ShardLeaseChange::kReleased);
     // The store waits for our in-flight commits (they hold the lease row),
     // so the next owner reads the room after them.
     if (absl::Status s = store_.ReleaseShardLease(shard, config_.node_id, lease.epoch); !s.ok()) {
+      // The lease then expires within the ttl: the shard is not ours
+      // either way (Lose above), and its next owner's epoch fences us.
+      CountStoreError(StoreOp::kRelease);
       Log(LogLevel::kWarning, "shard_release_failed",
           {{"shard", shard}, {"code", absl::StatusCodeToString(s.code())}});
     }
+  }
+  if (!held.empty()) {
+    Log(LogLevel::kInfo, "shard_leases_released",
+        {{"released", static_cast<int64_t>(held.size())}});
   }
 }
 
@@ -77,6 +86,7 @@ std::string ShardLeaseKeeper::LookUpOwner(int shard) {
   if (absl::Now() - owners_read_at_ >= kOwnerLookupInterval) {
     owners_read_at_ = absl::Now();
     absl::StatusOr<std::vector<ShardLease>> leases = store_.ListShardLeases();
+    if (!leases.ok()) CountStoreError(StoreOp::kLeaseTable);
     if (leases.ok()) {
       const int64_t now_ms = absl::ToUnixMillis(absl::Now());
       absl::MutexLock lock(&mu_);
@@ -97,7 +107,7 @@ int ShardLeaseKeeper::held_shards() const {
   return static_cast<int>(held_.size());
 }
 
-void ShardLeaseKeeper::Lose(int shard, std::string_view why) {
+void ShardLeaseKeeper::Lose(int shard, std::string_view why, ShardLeaseChange change) {
   {
     absl::MutexLock lock(&mu_);
     if (held_.erase(shard) == 0) return;
@@ -105,8 +115,22 @@ void ShardLeaseKeeper::Lose(int shard, std::string_view why) {
     // reads the table: never point callers back at ourselves.
     owners_.erase(shard);
   }
+  CountChange(change);
+  UpdateHeldGauge();
   Log(LogLevel::kDebug, "shard_lost", {{"shard", shard}, {"reason", why}});
   on_lost_(shard);
+}
+
+void ShardLeaseKeeper::CountChange(ShardLeaseChange change) {
+  if (metrics_ != nullptr) metrics_->CountShardLeaseChange(change);
+}
+
+void ShardLeaseKeeper::CountStoreError(StoreOp op) {
+  if (metrics_ != nullptr) metrics_->CountStoreError(op);
+}
+
+void ShardLeaseKeeper::UpdateHeldGauge() {
+  if (metrics_ != nullptr) metrics_->SetShardLeasesHeld(held_shards());
 }
 
 bool ShardLeaseKeeper::RunRound() {
@@ -119,6 +143,7 @@ bool ShardLeaseKeeper::RunRound() {
   if (renew) {
     next_renewal_ = started + config_.round_every;
     if (absl::Status s = store_.AnnounceNode(config_.node_id, config_.address, ttl_ms); !s.ok()) {
+      CountStoreError(StoreOp::kAnnounce);
       Log(LogLevel::kWarning, "node_announce_failed",
           {{"code", absl::StatusCodeToString(s.code())}});
     }
@@ -133,7 +158,9 @@ bool ShardLeaseKeeper::RunRound() {
   }
   for (const auto& [shard, lease] : held) {
     if (!renew) {
-      if (absl::Now() >= lease.deadline) Lose(shard, "lease not renewed in time");
+      if (absl::Now() >= lease.deadline) {
+        Lose(shard, "lease not renewed in time", ShardLeaseChange::kLost);
+      }
       continue;
     }
     absl::StatusOr<ShardLease> renewed =
@@ -143,9 +170,14 @@ bool ShardLeaseKeeper::RunRound() {
       auto it = held_.find(shard);
       if (it != held_.end() && it->second.epoch == lease.epoch) it->second.deadline = started + config_.ttl;
     } else if (renewed.status().code() == absl::StatusCode::kFailedPrecondition) {
-      Lose(shard, "taken by another node");
-    } else if (absl::Now() >= lease.deadline) {
-      Lose(shard, "lease not renewed in time");
+      CountChange(ShardLeaseChange::kRenewalFailed);
+      Lose(shard, "taken by another node", ShardLeaseChange::kLost);
+    } else {
+      CountChange(ShardLeaseChange::kRenewalFailed);
+      CountStoreError(StoreOp::kRenew);
+      if (absl::Now() >= lease.deadline) {
+        Lose(shard, "lease not renewed in time", ShardLeaseChange::kLost);
+      }
     }
   }
 
@@ -153,6 +185,7 @@ bool ShardLeaseKeeper::RunRound() {
   absl::StatusOr<std::vector<ClusterNode>> nodes = store_.ListLiveNodes();
   absl::StatusOr<std::vector<ShardLease>> leases = store_.ListShardLeases();
   if (!nodes.ok() || !leases.ok()) {
+    CountStoreError(StoreOp::kLeaseTable);
     Log(LogLevel::kWarning, "shard_table_unreadable",
         {{"code", absl::StatusCodeToString((nodes.ok() ? leases.status() : nodes.status()).code())}});
     return false;
@@ -200,13 +233,15 @@ bool ShardLeaseKeeper::RunRound() {
     absl::StatusOr<ShardLease> lease =
         store_.AcquireShardLease(shard, config_.node_id, config_.address, ttl_ms);
     if (!lease.ok()) {
-      lost_a_race = true;  // or the store failed: try again soon either way
+      CountStoreError(StoreOp::kAcquire);
+      lost_a_race = true;  // the store failed: try again soon
       continue;
     }
     absl::MutexLock lock(&mu_);
     if (lease->owner == config_.node_id) {
       held_[shard] = Held{lease->epoch, asked + config_.ttl};
       ++mine;
+      CountChange(ShardLeaseChange::kAcquired);
     } else {
       owners_[shard] = lease->address;
       lost_a_race = true;
@@ -224,14 +259,16 @@ bool ShardLeaseKeeper::RunRound() {
       now_held = held_;
     }
     for (auto it = now_held.rbegin(); it != now_held.rend() && mine > share; ++it, --mine) {
-      Lose(it->first, "handed over to balance shards");
+      Lose(it->first, "handed over to balance shards", ShardLeaseChange::kReleased);
       if (absl::Status s = store_.ReleaseShardLease(it->first, config_.node_id, it->second.epoch);
           !s.ok()) {
+        CountStoreError(StoreOp::kRelease);
         Log(LogLevel::kWarning, "shard_release_failed",
             {{"shard", it->first}, {"code", absl::StatusCodeToString(s.code())}});
       }
     }
   }
+  UpdateHeldGauge();
   if (mine != static_cast<int>(held.size())) {
     Log(LogLevel::kInfo, "shard_leases",
         {{"held", mine},

@@ -21,7 +21,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "services/room/room_metrics.h"
 
 namespace roomsync {
 
@@ -50,7 +52,10 @@ class ShardLeaseKeeper {
   // `on_lost(shard)` runs on the keeper's thread when a shard stops being
   // this node's (taken by another node, released, or not renewed in time),
   // after EpochFor(shard) has started answering nullopt.
-  ShardLeaseKeeper(Store& store, ShardLeaseConfig config, std::function<void(int)> on_lost);
+  // `metrics` (may be null) counts lease changes, shards held and the
+  // lease rounds' store errors; it must outlive the keeper.
+  ShardLeaseKeeper(Store& store, ShardLeaseConfig config, std::function<void(int)> on_lost,
+                   RoomMetrics* metrics = nullptr);
   ~ShardLeaseKeeper();  // Stop(/*release=*/false) if still running
 
   // Runs one round now, then every round_every (hungry_round_every while
@@ -58,8 +63,11 @@ class ShardLeaseKeeper {
   // `address`, when given, replaces config.address (a port known only once
   // the server listens).
   void Start(std::optional<std::string> address = std::nullopt);
-  // Stops the rounds. release: hand every shard over now (graceful drain),
-  // else leave the leases to expire (as a crash would).
+  // Stops the rounds. release: leave the membership and hand every shard
+  // over now (graceful drain), else leave the leases to expire (as a crash
+  // would). Once stopped the keeper takes no shard again. Callers may race
+  // (SIGTERM's drain and RoomAdmin.DrainNode): one stops, the others wait
+  // for it and then release what is left (nothing).
   void Stop(bool release);
 
   // The lease epoch under which this node may write `shard` now.
@@ -87,11 +95,16 @@ class ShardLeaseKeeper {
 
   // One round; true when the next should come after hungry_round_every.
   bool RunRound();
-  void Lose(int shard, std::string_view why);
+  // `change`: kLost or kReleased (counted when the shard was held).
+  void Lose(int shard, std::string_view why, ShardLeaseChange change);
+  void CountChange(ShardLeaseChange change);
+  void CountStoreError(StoreOp op);
+  void UpdateHeldGauge();
 
   Store& store_;
   ShardLeaseConfig config_;  // address set once, before the first round
   const std::function<void(int)> on_lost_;
+  RoomMetrics* const metrics_;  // may be null
 
   mutable absl::Mutex mu_;
   std::map<int, Held> held_ ABSL_GUARDED_BY(mu_);
@@ -102,6 +115,7 @@ class ShardLeaseKeeper {
 
   absl::Mutex round_mu_;  // one round at a time (thread, tests, Stop)
   absl::Time next_renewal_ ABSL_GUARDED_BY(round_mu_) = absl::InfinitePast();
+  absl::Mutex stop_mu_;  // one Stop at a time: it joins thread_
   absl::Notification stop_;
   std::thread thread_;
 };

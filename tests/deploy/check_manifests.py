@@ -85,6 +85,7 @@ NOT_FOR_IMAGE_BUILD = {
     "curl", "nodejs", "npm", "python3", "python3-yaml",
     "chromium",  # the browser tests of clients/js only
     "sqlite3",  # the roomsyncctl e2e test only
+    "nginx-light",  # the history_cache e2e test only
 }
 # Always present in debian:12-slim (Essential or required by apt).
 ESSENTIAL_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}

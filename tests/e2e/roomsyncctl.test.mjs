@@ -156,7 +156,7 @@ async function scenario(t, { store, corruptSeq }) {
       assert.ok(rooms.some((x) => x.room === copy));
       const table = ctl(['rooms', 'list', ...admin]);
       assert.equal(table.status, 0, table.stderr);
-      assert.match(table.stdout, /^ROOM\s+DOCS\s+LIVE\s+DELETED\s+BYTES\s+LAST_SEQ\s+LAST_WRITE\s+EPOCH\n/);
+      assert.match(table.stdout, /^ROOM\s+DOCS\s+LIVE\s+DELETED\s+BYTES\s+LAST_SEQ\s+LAST_WRITE\s+SUBSCRIBERS\s+OWNER\s+EPOCH\n/);
       const missing = ctl(['rooms', 'show', 'never-opened', ...admin]);
       assert.equal(missing.status, 1);
       assert.match(missing.stderr, /NOT_FOUND/);

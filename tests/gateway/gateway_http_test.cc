@@ -107,13 +107,13 @@ TEST_F(GatewayHttpTest, PullPagesWithCheckpointsAndValidatesParameters) {
                                          UrlEncode(checkpoint.Json())));
   EXPECT_EQ(DocumentIds(second.body), (std::vector<std::string>{"d2", "d3"}));
   // At the end: empty, and the checkpoint passed in comes back.
-  ParsedCheckpoint end{5, checkpoint.epoch};
+  ParsedCheckpoint end{5, checkpoint.epoch, ""};
   HttpResponse last = Get(absl::StrCat("/v1/rooms/pages/replicate/pull?checkpoint=",
                                        UrlEncode(end.Json())));
   EXPECT_TRUE(DocumentIds(last.body).empty());
   EXPECT_EQ(CheckpointOf(last.body).seq, 5);
   // Another epoch counts as no checkpoint: from the beginning.
-  ParsedCheckpoint foreign{3, "not-this-rooms-epoch"};
+  ParsedCheckpoint foreign{3, "not-this-rooms-epoch", ""};
   EXPECT_EQ(DocumentIds(Get(absl::StrCat("/v1/rooms/pages/replicate/pull?checkpoint=",
                                          UrlEncode(foreign.Json())))
                             .body)

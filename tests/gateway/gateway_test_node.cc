@@ -49,7 +49,9 @@ std::unique_ptr<Node> StartTestNode(const std::function<void(NodeConfig&)>& conf
 }
 
 std::string ParsedCheckpoint::Json() const {
-  return absl::StrCat(R"({"seq":)", seq, R"(,"epoch":")", epoch, "\"}");
+  std::string json = absl::StrCat(R"({"seq":)", seq, R"(,"epoch":")", epoch, "\"");
+  if (!digest.empty()) absl::StrAppend(&json, R"(,"digest":")", digest, "\"");
+  return json + "}";
 }
 
 ParsedCheckpoint CheckpointOf(const std::string& body, const char* member) {
@@ -59,6 +61,8 @@ ParsedCheckpoint CheckpointOf(const std::string& body, const char* member) {
   std::string_view epoch;
   if (!root[member]["seq"].get_int64().get(seq)) checkpoint.seq = seq;
   if (!root[member]["epoch"].get_string().get(epoch)) checkpoint.epoch = std::string(epoch);
+  std::string_view digest;
+  if (!root[member]["digest"].get_string().get(digest)) checkpoint.digest = std::string(digest);
   return checkpoint;
 }
 

@@ -21,6 +21,7 @@ std::unique_ptr<Node> StartTestNode(const std::function<void(NodeConfig&)>& conf
 struct ParsedCheckpoint {
   int64_t seq = -1;
   std::string epoch;
+  std::string digest;  // "" when the checkpoint carries none
   std::string Json() const;
 };
 

@@ -82,6 +82,35 @@ TEST(EncodeChangeFrame, IsOneSseEventWithTheCheckpointAsId) {
             "\"checkpoint\":{\"seq\":7,\"epoch\":\"e\\n\"}}\n\n");
 }
 
+// The room digest covers every collection (docs/api.md, Room digest): a
+// frame or body of one collection must not hand it on, and a checkpoint a
+// client sends back with it reads as the same position.
+TEST(EncodeChangeFrame, CarriesTheDigestOnlyForEveryCollection) {
+  v1::Document document;
+  document.set_collection("messages");
+  document.set_json(R"({"id":"a","timestamp":1})");
+  v1::Checkpoint checkpoint;
+  checkpoint.set_seq(7);
+  checkpoint.set_epoch("e");
+  checkpoint.set_digest(0x5561ff1588cca6d2);
+  const v1::Document* documents[] = {&document};
+  EXPECT_EQ(EncodeChangeFrame(documents, checkpoint, true),
+            "id: {\"seq\":7,\"epoch\":\"e\",\"digest\":\"5561ff1588cca6d2\"}\n"
+            "data: {\"documents\":[{\"_collection\":\"messages\",\"id\":\"a\",\"timestamp\":1}],"
+            "\"checkpoint\":{\"seq\":7,\"epoch\":\"e\",\"digest\":\"5561ff1588cca6d2\"}}\n\n");
+  EXPECT_EQ(EncodeChangeFrame(documents, checkpoint, false),
+            "id: {\"seq\":7,\"epoch\":\"e\"}\n"
+            "data: {\"documents\":[{\"id\":\"a\",\"timestamp\":1}],"
+            "\"checkpoint\":{\"seq\":7,\"epoch\":\"e\"}}\n\n");
+  checkpoint.set_digest(1);
+  EXPECT_EQ(CheckpointJson(checkpoint), R"({"seq":7,"epoch":"e","digest":"0000000000000001"})");
+  auto parsed = ParseCheckpoint(R"({"seq":7,"epoch":"e","digest":"5561ff1588cca6d2"})");
+  ASSERT_TRUE(parsed.ok());
+  ASSERT_TRUE(parsed->has_value());
+  EXPECT_EQ((*parsed)->seq(), 7);
+  EXPECT_FALSE((*parsed)->has_digest()) << "a client's digest is not the server's business";
+}
+
 TEST(ParsePushBody, KeepsEachDocumentsBytesMinusWhitespace) {
   v1::PushRequest request;
   ASSERT_TRUE(ParsePushBody(R"([ {"id": "a", "timestamp": 1, "s": "x y\"}", "n": 1.0e3},
@@ -157,6 +186,22 @@ TEST(MatchRoute, ServesBothPathPrefixes) {
   EXPECT_EQ(MatchRoute("/v1/rooms//history").kind, RouteKind::kNotFound);
   EXPECT_EQ(MatchRoute("/v1/rooms/a/b/history").kind, RouteKind::kNotFound);
   EXPECT_EQ(MatchRoute("/v1/rooms/a/replicate").kind, RouteKind::kNotFound);
+}
+
+TEST(MatchRoute, ServesSnapshotsAndTheyWrite) {
+  Route put = MatchRoute("/v1/rooms/lobby/snapshots");
+  EXPECT_EQ(put.kind, RouteKind::kSnapshotPut);
+  EXPECT_EQ(put.method, "POST");
+  EXPECT_EQ(put.room, "lobby");
+  Route get = MatchRoute("/api/room/lobby/snapshots/latest");
+  EXPECT_EQ(get.kind, RouteKind::kSnapshotGet);
+  EXPECT_EQ(get.method, "GET");
+  EXPECT_EQ(get.pattern, "/api/room/{room}/snapshots/latest");
+  EXPECT_EQ(MatchRoute("/v1/rooms/lobby/snapshots/newest").kind, RouteKind::kNotFound);
+  EXPECT_TRUE(RouteWrites(RouteKind::kSnapshotPut));
+  EXPECT_TRUE(RouteWrites(RouteKind::kPush));
+  EXPECT_FALSE(RouteWrites(RouteKind::kSnapshotGet));
+  EXPECT_FALSE(RouteWrites(RouteKind::kPull));
 }
 
 TEST(HttpStatusOf, MapsStatusCodesAsTheProtocolSays) {

@@ -112,6 +112,35 @@ class RoomAuthTest : public ::testing::Test {
     return stub->Push(&context, request, &response);
   }
 
+  // PutSnapshot of `room` at seq 1 of its epoch (read by a pull first).
+  static grpc::Status PutSnapshotWith(std::shared_ptr<grpc::Channel> channel,
+                                      const std::string& room, const std::string& epoch,
+                                      const std::string& token) {
+    auto stub = v1::RoomSync::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::PutSnapshotRequest request;
+    request.set_room(room);
+    request.mutable_checkpoint()->set_seq(1);
+    request.mutable_checkpoint()->set_epoch(epoch);
+    request.set_snapshot("sealed bytes");
+    v1::PutSnapshotResponse response;
+    return stub->PutSnapshot(&context, request, &response);
+  }
+
+  static grpc::Status GetSnapshotWith(std::shared_ptr<grpc::Channel> channel,
+                                      const std::string& room, const std::string& token) {
+    auto stub = v1::RoomSync::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::GetSnapshotRequest request;
+    request.set_room(room);
+    v1::GetSnapshotResponse response;
+    return stub->GetSnapshot(&context, request, &response);
+  }
+
   // The first event of a token-less Subscribe, or the call's error.
   static grpc::Status SubscribeWithoutToken(std::shared_ptr<grpc::Channel> channel) {
     auto stub = v1::RoomSync::NewStub(channel);
@@ -151,6 +180,33 @@ TEST_F(RoomAuthTest, MutualTlsClientWithATokenIsServedAndGrantsAreEnforced) {
             grpc::StatusCode::UNAUTHENTICATED);
   // ...but it does a token-less Subscribe: the gateway's shared stream.
   EXPECT_TRUE(SubscribeWithoutToken(channel).ok());
+}
+
+TEST_F(RoomAuthTest, SnapshotsNeedWriteToStoreAndReadToFetch) {
+  auto server = StartServer(/*require_client_certificate=*/true);
+  ASSERT_NE(server, nullptr);
+  auto channel = Channel(server->grpc_port(), /*with_client_certificate=*/true);
+  std::string writer = Token(R"(["room-a"])", "read write");
+  std::string reader = Token(R"(["room-a"])", "read");
+  ASSERT_TRUE(PushWith(channel, "room-a", writer).ok());
+  auto stub = v1::RoomSync::NewStub(channel);
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + reader);
+  v1::PullRequest pull;
+  pull.set_room("room-a");
+  v1::PullResponse pulled;
+  ASSERT_TRUE(stub->Pull(&context, pull, &pulled).ok());
+  const std::string epoch = pulled.checkpoint().epoch();
+  EXPECT_EQ(PutSnapshotWith(channel, "room-a", epoch, reader).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(PutSnapshotWith(channel, "room-a", epoch, "").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(GetSnapshotWith(channel, "room-a", reader).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(PutSnapshotWith(channel, "room-a", epoch, writer).ok());
+  EXPECT_TRUE(GetSnapshotWith(channel, "room-a", reader).ok());
+  EXPECT_EQ(GetSnapshotWith(channel, "room-b", writer).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(GetSnapshotWith(channel, "room-a", "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(RoomAuthTest, ClientWithoutACertificateIsRefused) {

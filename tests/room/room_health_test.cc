@@ -244,6 +244,17 @@ TEST_F(RoomHealth, PostgresCutFrozenAndRestored) {
   EXPECT_EQ(HttpGetStatus(ops, "/readyz", &body), 503);
   EXPECT_NE(body.find(R"("problem":"store: )"), std::string::npos) << body;
   EXPECT_EQ(HttpGetStatus(ops, "/healthz"), 200) << "the process itself is alive";
+  // A room opened while the store is cut fails, and the failure is counted.
+  {
+    auto cut_client = RoomClient::Connect(room->grpc_port());
+    PushResult refused = cut_client->Push("cut-room", "messages", {DocJson("a", NowMs(), "x")});
+    EXPECT_FALSE(refused.status.ok());
+    std::string metrics;
+    EXPECT_EQ(HttpGetStatus(ops, "/metrics", &metrics), 200);
+    EXPECT_NE(metrics.find(R"(roomsync_store_errors_total{op="open_room"} )"), std::string::npos);
+    EXPECT_EQ(metrics.find(R"(roomsync_store_errors_total{op="open_room"} 0)"), std::string::npos)
+        << "the failed open is counted";
+  }
 
   proxy.Restore();
   EXPECT_EQ(WaitFor(health, "SERVING", kVerdictWithin), "SERVING") << room->Log();

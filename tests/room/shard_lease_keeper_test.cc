@@ -11,8 +11,10 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 
 #include "absl/synchronization/mutex.h"
+#include "services/room/room_metrics.h"
 #include "services/room/shard_lease_keeper.h"
 #include "storage/store.h"
 #include "tests/support/pg_harness.h"
@@ -23,17 +25,21 @@ namespace {
 constexpr int kShards = 16;
 
 struct Node {
-  Node(Store& store, const std::string& id, absl::Duration ttl)
-      : keeper(store,
+  // round_every: an hour = only the first round renews; 0 = every round.
+  Node(Store& store, const std::string& id, absl::Duration ttl,
+       absl::Duration round_every = absl::Hours(1))
+      : metrics(registry),
+        keeper(store,
                ShardLeaseConfig{.node_id = id,
                                 .address = id + ":7070",
                                 .shard_count = kShards,
                                 .ttl = ttl,
-                                .round_every = absl::Hours(1)},
+                                .round_every = round_every},
                [this](int shard) {
                  absl::MutexLock lock(&mu);
                  lost.insert(shard);
-               }) {}
+               },
+               &metrics) {}
 
   std::set<int> Held() const {
     std::set<int> held;
@@ -47,6 +53,10 @@ struct Node {
     return lost;
   }
 
+  double Changes(ShardLeaseChange change) const { return metrics.shard_lease_changes(change); }
+
+  prometheus::Registry registry;
+  RoomMetrics metrics;
   absl::Mutex mu;
   std::set<int> lost;
   ShardLeaseKeeper keeper;
@@ -136,6 +146,76 @@ TEST(ShardLeaseKeeper, ADrainingNodeHandsEverythingOverAtOnce) {
   EXPECT_EQ(a.Lost().size(), static_cast<size_t>(kShards));
   b.keeper.RunRoundForTest();
   EXPECT_EQ(b.Held().size(), static_cast<size_t>(kShards));
+}
+
+TEST(ShardLeaseKeeper, CountsLeaseChangesAndShardsHeld) {
+  std::unique_ptr<Store> store = OpenTestStore();
+  ASSERT_NE(store, nullptr);
+  Node a(*store, "node-a", absl::Seconds(30));
+  a.keeper.RunRoundForTest();
+  EXPECT_EQ(a.Changes(ShardLeaseChange::kAcquired), kShards);
+  EXPECT_EQ(a.metrics.shard_leases_held(), kShards);
+  Node b(*store, "node-b", absl::Seconds(30));
+  b.keeper.RunRoundForTest();
+  a.keeper.RunRoundForTest();  // hands half over
+  b.keeper.RunRoundForTest();  // takes it
+  EXPECT_EQ(a.Changes(ShardLeaseChange::kReleased), kShards / 2);
+  EXPECT_EQ(a.metrics.shard_leases_held(), kShards / 2);
+  EXPECT_EQ(b.Changes(ShardLeaseChange::kAcquired), kShards / 2);
+  EXPECT_EQ(b.metrics.shard_leases_held(), kShards / 2);
+  b.keeper.Stop(/*release=*/true);
+  EXPECT_EQ(b.Changes(ShardLeaseChange::kReleased), kShards / 2);
+  EXPECT_EQ(b.metrics.shard_leases_held(), 0);
+  for (ShardLeaseChange none : {ShardLeaseChange::kLost, ShardLeaseChange::kRenewalFailed}) {
+    EXPECT_EQ(a.Changes(none), 0);
+    EXPECT_EQ(b.Changes(none), 0);
+  }
+  for (StoreOp op : {StoreOp::kAnnounce, StoreOp::kAcquire, StoreOp::kRenew, StoreOp::kRelease,
+                     StoreOp::kLeaseTable}) {
+    EXPECT_EQ(a.metrics.store_errors(op), 0) << static_cast<int>(op);
+  }
+}
+
+TEST(ShardLeaseKeeper, CountsARenewalThatFindsTheShardTakenAsLost) {
+  std::unique_ptr<Store> store = OpenTestStore();
+  ASSERT_NE(store, nullptr);
+  const absl::Duration ttl = absl::Seconds(1);
+  Node a(*store, "node-a", ttl, /*round_every=*/absl::ZeroDuration());
+  a.keeper.RunRoundForTest();
+  ASSERT_EQ(a.Held().size(), static_cast<size_t>(kShards));
+  // a stalls past its leases and its announcement (a paused process): b,
+  // alone now, takes every shard.
+  std::this_thread::sleep_for(absl::ToChronoMilliseconds(ttl + absl::Milliseconds(200)));
+  Node b(*store, "node-b", absl::Seconds(30));
+  b.keeper.RunRoundForTest();
+  ASSERT_EQ(b.Held().size(), static_cast<size_t>(kShards));
+  a.keeper.RunRoundForTest();  // renews: every lease is b's now
+  EXPECT_EQ(a.Changes(ShardLeaseChange::kRenewalFailed), kShards);
+  EXPECT_EQ(a.Changes(ShardLeaseChange::kLost), kShards);
+  EXPECT_TRUE(a.Held().empty());
+  EXPECT_EQ(a.metrics.shard_leases_held(), 0);
+  EXPECT_EQ(a.metrics.store_errors(StoreOp::kRenew), 0) << "a lease taken is not a store error";
+}
+
+TEST(ShardLeaseKeeper, ConcurrentStopsReleaseOnceAndTakeNothingAgain) {
+  std::unique_ptr<Store> store = OpenTestStore();
+  ASSERT_NE(store, nullptr);
+  Node a(*store, "node-a", absl::Seconds(30));
+  a.keeper.Start();
+  ASSERT_EQ(a.Held().size(), static_cast<size_t>(kShards));
+  // SIGTERM's drain and RoomAdmin.DrainNode at once.
+  std::thread other([&] { a.keeper.Stop(/*release=*/true); });
+  a.keeper.Stop(/*release=*/true);
+  other.join();
+  EXPECT_TRUE(a.Held().empty());
+  EXPECT_EQ(a.Changes(ShardLeaseChange::kReleased), kShards) << "each shard released once";
+  absl::StatusOr<std::vector<ShardLease>> leases = store->ListShardLeases();
+  ASSERT_TRUE(leases.ok()) << leases.status();
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  for (const ShardLease& lease : *leases) EXPECT_LE(lease.expires_at_ms, now_ms) << lease.shard;
+  absl::StatusOr<std::vector<ClusterNode>> members = store->ListLiveNodes();
+  ASSERT_TRUE(members.ok()) << members.status();
+  EXPECT_TRUE(members->empty()) << "a left the membership";
 }
 
 }  // namespace

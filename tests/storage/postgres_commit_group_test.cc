@@ -38,7 +38,7 @@ TEST(StorePostgresCommitGroup, EachCommitGetsItsOwnOutcome) {
   }
   for (int i = 0; i < kPerKind; ++i) {
     std::vector<StoredDocument> seed = {Doc("kept", 1)};
-    ASSERT_OK(store->Commit(room("stored", i), CommitFence{0}, seed, 9));
+    ASSERT_OK(store->Commit(room("stored", i), CommitFence{0}, seed, 9, 0));
   }
   // outcomes[kind][i][round]
   std::vector<std::vector<std::vector<absl::Status>>> outcomes(
@@ -51,31 +51,31 @@ TEST(StorePostgresCommitGroup, EachCommitGetsItsOwnOutcome) {
       threads.emplace_back([&, i] {
         std::vector<StoredDocument> docs = {Doc("g" + std::to_string(round), next)};
         start.arrive_and_wait();
-        outcomes[0][i][round] = store->Commit(room("good", i), CommitFence{next - 1}, docs, 10);
+        outcomes[0][i][round] = store->Commit(room("good", i), CommitFence{next - 1}, docs, 10, 0);
       });
       threads.emplace_back([&, i] {
         // The room stays at last_seq 0: a fence of 5 is always stale.
         std::vector<StoredDocument> docs = {Doc("s", 6)};
         start.arrive_and_wait();
-        outcomes[1][i][round] = store->Commit(room("stale", i), CommitFence{5}, docs, 10);
+        outcomes[1][i][round] = store->Commit(room("stale", i), CommitFence{5}, docs, 10, 0);
       });
       threads.emplace_back([&, i] {
         std::vector<StoredDocument> docs = {Doc("same", 1), Doc("same", 2)};
         start.arrive_and_wait();
-        outcomes[2][i][round] = store->Commit(room("repeat", i), CommitFence{0}, docs, 10);
+        outcomes[2][i][round] = store->Commit(room("repeat", i), CommitFence{0}, docs, 10, 0);
       });
       threads.emplace_back([&, i] {
         std::vector<StoredDocument> docs = {Doc("f" + std::to_string(round), next)};
         start.arrive_and_wait();
         outcomes[3][i][round] = store->Commit(
             room("fresh", i), CommitFence{.expected_last_seq = next - 1, .keys_are_new = true},
-            docs, 10);
+            docs, 10, 0);
       });
       threads.emplace_back([&, i] {
         std::vector<StoredDocument> docs = {Doc("new", 2), Doc("kept", 3)};
         start.arrive_and_wait();
         outcomes[4][i][round] = store->Commit(
-            room("stored", i), CommitFence{.expected_last_seq = 1, .keys_are_new = true}, docs, 10);
+            room("stored", i), CommitFence{.expected_last_seq = 1, .keys_are_new = true}, docs, 10, 0);
       });
     }
     for (auto& t : threads) t.join();

@@ -85,7 +85,7 @@ class StorePostgresPlans : public ::testing::Test {
                                       "m" + std::to_string(seq), 1700000000000 + seq, false,
                                       seq, std::string(300, 'x')});
       }
-      ASSERT_OK(store_->Commit("room", CommitFence{seq - 500}, docs, 0));
+      ASSERT_OK(store_->Commit("room", CommitFence{seq - 500}, docs, 0, 0));
     }
     pqxx::nontransaction tx(*conn_);
     // The premise: no statistics yet.
@@ -132,7 +132,7 @@ TEST_F(StorePostgresPlans, CommitAndOpenRoomProbeRoomsByKey) {
   const Statement commit{"commit", sql::kCommitSql,
                          {"{room,other-room}", "{4000,0}", "{4001,1}", "{10,10}",
                           "{room,other-room}", "{messages,messages}", "{new1,new2}",
-                          "{4001,1}", "{1,1}", "{f,f}", "{\\x00,\\x00}", "{3,9}", "{0,2}"}};
+                          "{4001,1}", "{1,1}", "{f,f}", "{\\x00,\\x00}", "{3,9}", "{0,2}", "{0,0}"}};
   const Statement open_room{"open_rooms", sql::kOpenRoomsSql, {"{room,other}", "{e1,e2}"}};
   Statement commit_new_keys = commit;
   commit_new_keys.name = "commit_new_keys";

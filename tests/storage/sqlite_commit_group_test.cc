@@ -47,9 +47,9 @@ TEST_F(SqliteStoreGroupCommit, FailedFenceUndoesOnlyThatRequest) {
   const std::vector<StoredDocument> a = {Doc("a1", 1), Doc("a2", 2)};
   const std::vector<StoredDocument> b = {Doc("b1", 6)};  // fence 5: stale
   const std::vector<StoredDocument> c = {Doc("c1", 1)};
-  CommitRequest ra("a", CommitFence{0}, a, 7);
-  CommitRequest rb("b", CommitFence{5}, b, 100);
-  CommitRequest rc("c", CommitFence{0}, c, 3);
+  CommitRequest ra("a", CommitFence{0}, a, 7, 0);
+  CommitRequest rb("b", CommitFence{5}, b, 100, 0);
+  CommitRequest rc("c", CommitFence{0}, c, 3, 0);
   CommitRequest* group[] = {&ra, &rb, &rc};
   CommitSqliteGroup(*db_, group);
   EXPECT_TRUE(ra.result.ok()) << ra.result;
@@ -77,8 +77,8 @@ TEST_F(SqliteStoreGroupCommit, FailedFenceUndoesOnlyThatRequest) {
 TEST_F(SqliteStoreGroupCommit, UnopenedRoomAbortsAlone) {
   ASSERT_OK(store_->OpenRoom("a"));
   const std::vector<StoredDocument> docs = {Doc("d", 1)};
-  CommitRequest missing("never-opened", CommitFence{0}, docs, 0);
-  CommitRequest ok("a", CommitFence{0}, docs, 0);
+  CommitRequest missing("never-opened", CommitFence{0}, docs, 0, 0);
+  CommitRequest ok("a", CommitFence{0}, docs, 0, 0);
   CommitRequest* group[] = {&missing, &ok};
   CommitSqliteGroup(*db_, group);
   EXPECT_EQ(missing.result.code(), absl::StatusCode::kAborted) << missing.result;
@@ -94,9 +94,9 @@ TEST_F(SqliteStoreGroupCommit, SameRoomTwiceBehavesAsInSequence) {
   const std::vector<StoredDocument> first = {Doc("x", 1, "first")};
   const std::vector<StoredDocument> second = {Doc("x", 2, "second")};
   const std::vector<StoredDocument> same_fence = {Doc("y", 2)};
-  CommitRequest r1("r", CommitFence{0}, first, 0);
-  CommitRequest r2("r", CommitFence{1}, second, 0);
-  CommitRequest r3("r", CommitFence{1}, same_fence, 0);  // 1 is stale by now
+  CommitRequest r1("r", CommitFence{0}, first, 0, 0);
+  CommitRequest r2("r", CommitFence{1}, second, 0, 0);
+  CommitRequest r3("r", CommitFence{1}, same_fence, 0, 0);  // 1 is stale by now
   CommitRequest* group[] = {&r1, &r2, &r3};
   CommitSqliteGroup(*db_, group);
   EXPECT_TRUE(r1.result.ok()) << r1.result;
@@ -115,8 +115,8 @@ TEST_F(SqliteStoreGroupCommit, BeginFailureFailsEveryRequest) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteDb> locker, SqliteDb::Open(path_, false));
   ASSERT_OK(locker->Exec("BEGIN IMMEDIATE"));
   const std::vector<StoredDocument> docs = {Doc("d", 1)};
-  CommitRequest r1("a", CommitFence{0}, docs, 0);
-  CommitRequest r2("a", CommitFence{0}, docs, 0);
+  CommitRequest r1("a", CommitFence{0}, docs, 0, 0);
+  CommitRequest r2("a", CommitFence{0}, docs, 0, 0);
   CommitRequest* group[] = {&r1, &r2};
   CommitSqliteGroup(*db_, group);
   EXPECT_EQ(r1.result.code(), absl::StatusCode::kUnavailable) << r1.result;

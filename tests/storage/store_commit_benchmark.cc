@@ -55,7 +55,7 @@ void CommitBatches(benchmark::State& state, const std::string& url) {
                            ++last, std::string(kJsonBytes, 'x')};
     }
     absl::Status s = store->Commit("bench", CommitFence{last - batch_size}, batch,
-                                   /*stored_bytes_delta=*/0);  // not measured
+                                   /*stored_bytes_delta=*/0, /*digest_delta=*/0);  // not measured
     if (!s.ok()) {
       state.SkipWithError(std::string(s.message()).c_str());
       break;
@@ -93,7 +93,7 @@ void CommitToOwnRoom(benchmark::State& state, const std::string& url) {
     StoredDocument doc{"msgs", "m" + std::to_string(next_key++ % kKeys), 0, false,
                        last + 1, json};
     absl::Status s = store.Commit(room, CommitFence{last}, std::span(&doc, 1),
-                                  /*stored_bytes_delta=*/0);  // not measured
+                                  /*stored_bytes_delta=*/0, /*digest_delta=*/0);  // not measured
     if (!s.ok()) {
       state.SkipWithError(std::string(s.message()).c_str());
       break;

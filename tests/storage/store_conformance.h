@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
+#include "storage/document_digest.h"
 #include "storage/store.h"
 
 namespace roomsync {
@@ -71,17 +72,18 @@ inline std::vector<StoredDocument> Batch(Seq expected_last_seq,
   return batch;
 }
 
-// Commits Batch(expected_last_seq, docs) with the given stored_bytes_delta.
+// Commits Batch(expected_last_seq, docs) with the given deltas.
 inline absl::Status CommitDocsWithDelta(Store& store, const std::string& room,
                                         Seq expected_last_seq, const std::vector<NewDoc>& docs,
-                                        int64_t stored_bytes_delta) {
+                                        int64_t stored_bytes_delta, uint64_t digest_delta = 0) {
   return store.Commit(room, CommitFence{expected_last_seq}, Batch(expected_last_seq, docs),
-                      stored_bytes_delta);
+                      stored_bytes_delta, digest_delta);
 }
 
 // Commits Batch(expected_last_seq, docs) as a writer does: the
-// stored_bytes_delta comes from a Lookup of the batch's keys (made before
-// the commit; the fence makes it exact if the commit succeeds).
+// stored_bytes_delta and digest_delta come from a Lookup of the batch's
+// keys (made before the commit; the fence makes them exact if the commit
+// succeeds).
 inline absl::Status CommitDocs(Store& store, const std::string& room, Seq expected_last_seq,
                                const std::vector<NewDoc>& docs) {
   std::vector<DocumentKey> keys;
@@ -92,10 +94,16 @@ inline absl::Status CommitDocs(Store& store, const std::string& room, Seq expect
   }
   absl::StatusOr<std::vector<std::optional<StoredDocument>>> found = store.Lookup(room, keys);
   if (!found.ok()) return found.status();
+  uint64_t digest_delta = 0;
   for (const std::optional<StoredDocument>& old : *found) {
-    if (old.has_value()) delta -= static_cast<int64_t>(old->json.size());
+    if (!old.has_value()) continue;
+    delta -= static_cast<int64_t>(old->json.size());
+    digest_delta ^= DocumentDigest(*old);
   }
-  return CommitDocsWithDelta(store, room, expected_last_seq, docs, delta);
+  for (const StoredDocument& doc : Batch(expected_last_seq, docs)) {
+    digest_delta ^= DocumentDigest(doc);
+  }
+  return CommitDocsWithDelta(store, room, expected_last_seq, docs, delta, digest_delta);
 }
 
 class StoreConformance : public ::testing::TestWithParam<Backend> {
@@ -112,8 +120,10 @@ class StoreConformance : public ::testing::TestWithParam<Backend> {
     return ::roomsync::CommitDocs(*store_, room, expected_last_seq, docs);
   }
   absl::Status CommitDocsWithDelta(const std::string& room, Seq expected_last_seq,
-                                   const std::vector<NewDoc>& docs, int64_t delta) {
-    return ::roomsync::CommitDocsWithDelta(*store_, room, expected_last_seq, docs, delta);
+                                   const std::vector<NewDoc>& docs, int64_t delta,
+                                   uint64_t digest_delta = 0) {
+    return ::roomsync::CommitDocsWithDelta(*store_, room, expected_last_seq, docs, delta,
+                                           digest_delta);
   }
 
   // The room's stored_bytes as OpenRoom reports it; -1 on error.

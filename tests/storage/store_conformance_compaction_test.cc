@@ -73,6 +73,28 @@ TEST_P(StoreConformance, CompactRoomRemovesOnlyTombstonesOlderThanTheCutoff) {
   EXPECT_EQ(later.compacted_through, 4);
 }
 
+// A snapshot's compaction (docs/api.md, "Snapshots"): tombstones of any
+// age, but only those at or below the snapshot's seq.
+TEST_P(StoreConformance, CompactRoomThroughSeqRemovesOnlyCoveredTombstones) {
+  ASSERT_OK(store_->OpenRoom("r"));
+  ASSERT_OK(CommitDocs("r", 0,
+                       {{"m", "live", "aaaa"},             // seq 1, live: stays
+                        {"m", "dead-covered", "bb", true},  // seq 2: removed
+                        {"m", "dead-after", "ccc", true},   // seq 3: above the bound
+                        {"m", "live-after", "d"}}));        // seq 4
+  ASSERT_OK_AND_ASSIGN(CompactionResult result,
+                       store_->CompactRoom("r", CommitFence{.expected_last_seq = 4}, INT64_MAX,
+                                           /*through_seq=*/2));
+  EXPECT_EQ(result.removed, 1);
+  EXPECT_EQ(result.removed_bytes, 2);
+  EXPECT_EQ(result.compacted_through, 2);
+  ASSERT_OK_AND_ASSIGN(std::vector<StoredDocument> all, store_->ReadSince("r", 0, ReadRange{"", 10}));
+  EXPECT_THAT(Ids(all), ElementsAre("live", "dead-after", "live-after"));
+  ASSERT_OK_AND_ASSIGN(RoomHead head, store_->OpenRoom("r"));
+  EXPECT_EQ(head.compacted_through, 2);
+  EXPECT_EQ(head.stored_bytes, 8);
+}
+
 TEST_P(StoreConformance, CompactRoomIsFencedLikeACommit) {
   ASSERT_OK(store_->OpenRoom("r"));
   ASSERT_OK(CommitDocs("r", 0, {{"m", "gone", "x", true}}));

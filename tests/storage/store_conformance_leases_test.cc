@@ -23,7 +23,7 @@ absl::Status CommitUnderLease(Store& store, const std::string& room, Seq last_se
   std::vector<StoredDocument> batch = Batch(last_seq, {{"c", id, "v"}});
   return store.Commit(room,
                       CommitFence{.expected_last_seq = last_seq, .shard = shard, .lease_epoch = epoch},
-                      batch, 1);
+                      batch, 1, 0);
 }
 
 TEST_P(StoreConformance, LeaseIsTakenOnceAndRenewedWithoutNewEpoch) {

@@ -107,7 +107,7 @@ TEST_P(StoreConformance, NewKeysCommitIsRefusedWholeWhenAKeyIsStored) {
     int64_t bytes = 0;
     for (const StoredDocument& doc : batch) bytes += static_cast<int64_t>(doc.json.size());
     return store_->Commit("r", CommitFence{.expected_last_seq = fence, .keys_are_new = true},
-                          batch, bytes);
+                          batch, bytes, 0);
   };
   ASSERT_OK(commit_new(2, {{"c", "b", "v1"}, {"d", "a", "same id, other collection"}}));
   EXPECT_EQ(commit_new(4, {{"c", "new", "x"}, {"c", "a", "v2"}}).code(),
@@ -127,7 +127,7 @@ TEST_P(StoreConformance, RejectsMalformedRequests) {
   ASSERT_OK(store_->OpenRoom("r"));
   // Seqs must continue the fence without gaps.
   std::vector<StoredDocument> gap = {{"c", "a", 1, false, 2, "x"}};
-  EXPECT_EQ(store_->Commit("r", CommitFence{0}, gap, 1).code(),
+  EXPECT_EQ(store_->Commit("r", CommitFence{0}, gap, 1, 0).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CommitDocs("r", 0, {{"c", std::string("a\0b", 3), "x"}}).code(),
             absl::StatusCode::kInvalidArgument);

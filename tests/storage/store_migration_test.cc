@@ -7,6 +7,7 @@
 #include <string>
 
 #include "gmock/gmock.h"
+#include "storage/document_digest.h"
 #include "storage/migrations.h"
 #include "storage/sqlite_db.h"
 #include "tests/storage/store_conformance.h"
@@ -40,10 +41,16 @@ void ExpectBackfilled(Store& store) {
   EXPECT_EQ(b.stored_bytes, 5);
   ASSERT_OK_AND_ASSIGN(RoomHead empty, store.OpenRoom("empty"));
   EXPECT_EQ(empty.stored_bytes, 0);
+  // The digest (migration 6 / SQLite's 5) counts the live documents only:
+  // reference values as in store_conformance_digest_test.
+  EXPECT_EQ(FormatDigest(a.digest), "b73b38f723e4e53e");
+  EXPECT_EQ(FormatDigest(b.digest), "d47aa4a9b89b91ff");
+  EXPECT_EQ(empty.digest, 0u);
   // Commits go on from the backfilled value.
   ASSERT_OK(CommitDocs(store, "a", 2, {{"c", "x", "1"}}));
   ASSERT_OK_AND_ASSIGN(a, store.OpenRoom("a"));
   EXPECT_EQ(a.stored_bytes, 4);
+  EXPECT_EQ(a.digest, DocumentDigest("c", "x", 3000, false, "1"));
 }
 
 TEST(StoreMigration, SqliteBackfillsStoredBytes) {

@@ -17,7 +17,9 @@
 #include "absl/time/time.h"
 #include "base/file.h"
 #include "roomsync/v1/roomsync_admin.grpc.pb.h"
+#include "tools/roomsyncctl/admin_connection.h"
 #include "tools/roomsyncctl/args.h"
+#include "tools/roomsyncctl/cluster_commands.h"
 #include "tools/roomsyncctl/durable_object_import.h"
 #include "tools/roomsyncctl/export_format.h"
 #include "tools/roomsyncctl/token.h"
@@ -58,120 +60,48 @@ int UsageError(std::ostream& err, const std::string& message, const Command& com
   return kExitUsage;
 }
 
-int Fail(std::ostream& err, const std::string& what, const absl::Status& status) {
-  err << "roomsyncctl: " << what << ": " << absl::StatusCodeToString(status.code()) << ": "
-      << status.message() << "\n";
-  return kExitError;
-}
-
-int Fail(std::ostream& err, const std::string& what, const grpc::Status& status) {
-  return Fail(err, what,
-              absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                           status.error_message()));
-}
-
-bool JsonOutput(const ParsedArgs& args) { return args.Get("output", "table") == "json"; }
-
-// A connection to a room node's RoomAdmin service with the call options.
-struct Admin {
-  std::unique_ptr<v1::RoomAdmin::Stub> stub;
-  std::shared_ptr<grpc::Channel> channel;  // also for the public RoomSync API
-  std::string token;
-  absl::Duration timeout = absl::Seconds(60);
-
-  void Prepare(grpc::ClientContext& context) const {
-    if (!token.empty()) context.AddMetadata("authorization", absl::StrCat("Bearer ", token));
-    context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
-  }
-};
-
-// Builds the channel; an error string is a usage error.
-absl::StatusOr<Admin> Connect(const ParsedArgs& args) {
-  Admin admin;
-  const std::string target = args.Get("target", "127.0.0.1:7070");
-  if (args.Has("timeout") && !absl::ParseDuration(args.Get("timeout"), &admin.timeout)) {
-    return absl::InvalidArgumentError("--timeout must be a duration such as 30s");
-  }
-  if (args.Has("token_file")) {
-    absl::StatusOr<std::string> token = ReadNonEmptyFile(args.Get("token_file"), "--token_file");
-    if (!token.ok()) return token.status();
-    admin.token = std::string(absl::StripAsciiWhitespace(*token));
-  }
-  grpc::ChannelArguments channel_args;
-  channel_args.SetMaxReceiveMessageSize(-1);  // one exported document may exceed 4 MiB
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  if (args.Has("tls_ca")) {
-    grpc::SslCredentialsOptions options;
-    absl::StatusOr<std::string> ca = ReadNonEmptyFile(args.Get("tls_ca"), "--tls_ca");
-    if (!ca.ok()) return ca.status();
-    options.pem_root_certs = *std::move(ca);
-    if (args.Has("tls_cert") != args.Has("tls_key")) {
-      return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
-    }
-    if (args.Has("tls_cert")) {
-      absl::StatusOr<std::string> cert = ReadNonEmptyFile(args.Get("tls_cert"), "--tls_cert");
-      if (!cert.ok()) return cert.status();
-      absl::StatusOr<std::string> key = ReadNonEmptyFile(args.Get("tls_key"), "--tls_key");
-      if (!key.ok()) return key.status();
-      options.pem_cert_chain = *std::move(cert);
-      options.pem_private_key = *std::move(key);
-    }
-    if (args.Has("tls_server_name")) {
-      channel_args.SetSslTargetNameOverride(args.Get("tls_server_name"));
-    }
-    credentials = grpc::SslCredentials(options);
-  } else if (args.Has("grpc_plaintext")) {
-    credentials = grpc::InsecureChannelCredentials();
-  } else {
-    return absl::InvalidArgumentError(
-        "say how to reach the node: --tls_ca (TLS, with --tls_cert/--tls_key for mTLS) or "
-        "--grpc_plaintext for local use");
-  }
-  admin.channel = grpc::CreateCustomChannel(target, credentials, channel_args);
-  admin.stub = v1::RoomAdmin::NewStub(admin.channel);
-  return admin;
-}
-
-std::string FormatTime(int64_t ms) {
-  if (ms == 0) return "-";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(ms), absl::UTCTimeZone());
-}
-
-std::string RoomJson(const v1::RoomInfo& r) {
-  return absl::StrCat(
+// `placement`: with the owner node and the subscriber count (rooms list
+// and show; null subscribers = not known, the owner could not be asked).
+std::string RoomJson(const v1::RoomInfo& r, bool placement = false) {
+  std::string json = absl::StrCat(
       "{\"room\":", JsonString(r.room()), ",\"epoch\":", JsonString(r.epoch()),
       ",\"last_seq\":", r.last_seq(), ",\"documents\":", r.documents(),
       ",\"live_documents\":", r.live_documents(), ",\"deleted_documents\":", r.deleted_documents(),
       ",\"stored_bytes\":", r.stored_bytes(), ",\"document_bytes\":", r.document_bytes(),
       ",\"last_write_ms\":", r.last_write_ms(), ",\"min_seq\":", r.min_seq(),
-      ",\"max_seq\":", r.max_seq(), ",\"compacted_through\":", r.compacted_through(), "}");
+      ",\"max_seq\":", r.max_seq(), ",\"compacted_through\":", r.compacted_through(),
+      ",\"digest\":", JsonString(r.digest()),
+      ",\"document_digest\":", JsonString(r.document_digest()));
+  if (placement) {
+    absl::StrAppend(&json, ",\"owner_node\":", JsonString(r.owner_node()),
+                    ",\"owner_address\":", JsonString(r.owner_address()), ",\"subscribers\":",
+                    r.subscribers_counted() ? absl::StrCat(r.subscribers()) : "null");
+  }
+  return json + "}";
 }
 
-// Left-aligned columns, two spaces apart.
-void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
-    }
-    out << line << "\n";
-  }
+std::string Subscribers(const v1::RoomInfo& r) {
+  return r.subscribers_counted() ? absl::StrCat(r.subscribers()) : "?";
 }
 
 std::vector<std::string> RoomRow(const v1::RoomInfo& r) {
   return {r.room(), absl::StrCat(r.documents()), absl::StrCat(r.live_documents()),
           absl::StrCat(r.deleted_documents()), absl::StrCat(r.stored_bytes()),
-          absl::StrCat(r.last_seq()), FormatTime(r.last_write_ms()), r.epoch()};
+          absl::StrCat(r.last_seq()), FormatTime(r.last_write_ms()), Subscribers(r),
+          r.owner_node().empty() ? "-" : r.owner_node(), r.epoch()};
 }
 
-const std::vector<std::string> kRoomHeader = {"ROOM",     "DOCS",       "LIVE",  "DELETED",
-                                              "BYTES",    "LAST_SEQ",   "LAST_WRITE", "EPOCH"};
+const std::vector<std::string> kRoomHeader = {"ROOM",     "DOCS",       "LIVE",       "DELETED",
+                                              "BYTES",    "LAST_SEQ",   "LAST_WRITE", "SUBSCRIBERS",
+                                              "OWNER",    "EPOCH"};
+
+// Rooms whose count their owner could not give are shown as "?".
+void CountAtOwners(const ParsedArgs& args, std::vector<v1::RoomInfo>& rooms, std::ostream& err) {
+  if (int uncounted = CountSubscribersAtOwners(args, rooms, err); uncounted > 0) {
+    err << "subscribers not known for " << uncounted << (uncounted == 1 ? " room" : " rooms")
+        << " (shown as ?): " << "no owner now, or the owner could not be asked\n";
+  }
+}
 
 // ---- token -----------------------------------------------------------------
 
@@ -295,9 +225,10 @@ int RoomsList(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
     for (const v1::RoomInfo& room : response.rooms()) rooms.push_back(room);
     next = token = response.next_page_token();
   } while (all && !token.empty());
+  CountAtOwners(args, rooms, err);
   if (JsonOutput(args)) {
     out << "{\"rooms\":[";
-    for (size_t i = 0; i < rooms.size(); ++i) out << (i ? "," : "") << RoomJson(rooms[i]);
+    for (size_t i = 0; i < rooms.size(); ++i) out << (i ? "," : "") << RoomJson(rooms[i], true);
     out << "],\"next_page_token\":" << JsonString(next) << "}\n";
     return kExitOk;
   }
@@ -318,9 +249,11 @@ int RoomsShow(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
   admin->Prepare(context);
   grpc::Status status = admin->stub->ShowRoom(&context, request, &response);
   if (!status.ok()) return Fail(err, "rooms show", status);
-  const v1::RoomInfo& r = response.room();
+  std::vector<v1::RoomInfo> rooms = {response.room()};
+  CountAtOwners(args, rooms, err);
+  const v1::RoomInfo& r = rooms[0];
   if (JsonOutput(args)) {
-    out << RoomJson(r) << "\n";
+    out << RoomJson(r, true) << "\n";
     return kExitOk;
   }
   PrintTable(out, {{"room", r.room()},
@@ -333,7 +266,12 @@ int RoomsShow(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
                    {"document_bytes", absl::StrCat(r.document_bytes())},
                    {"seq_range", absl::StrCat(r.min_seq(), "..", r.max_seq())},
                    {"compacted_through", absl::StrCat(r.compacted_through())},
-                   {"last_write", FormatTime(r.last_write_ms())}});
+                   {"digest", r.digest()},
+                   {"last_write", FormatTime(r.last_write_ms())},
+                   {"subscribers", Subscribers(r)},
+                   {"owner", r.owner_node().empty()
+                                 ? "-"
+                                 : absl::StrCat(r.owner_node(), " (", r.owner_address(), ")")}});
   return kExitOk;
 }
 
@@ -524,8 +462,37 @@ int Check(const ParsedArgs& args, std::ostream& out, std::ostream& err) {
       }
     }
   }
-  if (json) out << "],\"problems\":" << problems << "}\n";
-  if (!json && all) out << rooms.size() << " rooms checked, " << problems << " problems\n";
+  // With --all, the lease table too (each room's check already covers the
+  // lease of its own shard); a node without shard leases has none to show.
+  LeaseCheck leases;
+  if (all) {
+    grpc::Status status = CheckLeases(*admin, leases);
+    if (!status.ok()) {
+      Fail(err, "check --all: reading the lease table", status);
+      call_failed = true;
+    }
+    problems += static_cast<int64_t>(leases.problems.size());
+    if (!json) {
+      for (const std::string& problem : leases.problems) out << "shards: PROBLEM: " << problem << "\n";
+    }
+  }
+  if (json) {
+    out << "]";
+    if (all) {
+      out << ",\"shards\":{\"checked\":" << (leases.checked ? "true" : "false")
+          << ",\"leases\":" << leases.leases << ",\"problems\":[";
+      for (size_t p = 0; p < leases.problems.size(); ++p) {
+        out << (p ? "," : "") << JsonString(leases.problems[p]);
+      }
+      out << "]}";
+    }
+    out << ",\"problems\":" << problems << "}\n";
+  }
+  if (!json && all) {
+    out << rooms.size() << " rooms";
+    if (leases.checked) out << " and " << leases.leases << " shard leases";
+    out << " checked, " << problems << " problems\n";
+  }
   return problems > 0 || call_failed ? kExitError : kExitOk;
 }
 
@@ -633,7 +600,9 @@ const std::vector<Command>& Commands() {
        TokenInspect},
       {"rooms list", "roomsyncctl rooms list [--page_size N] [--page_token T | --all]",
        "Lists rooms by name with their documents (live, deleted), stored bytes, last seq, "
-       "last write (the newest document's client timestamp) and epoch.",
+       "last write (the newest document's client timestamp), subscribers (Subscribe streams "
+       "on the node that has the room open, asked of each room's owner with shard leases; ? "
+       "when it cannot be asked), owner node (with shard leases) and epoch.",
        {{"page_size", true, "rooms per page, 1-1000 (default 100)"},
         {"page_token", true, "continue after this room (printed after a full page)"},
         {"all", false, "follow every page"}},
@@ -655,8 +624,9 @@ const std::vector<Command>& Commands() {
        Import},
       {"check", "roomsyncctl check ROOM | --all",
        "Checks a room's integrity: seqs unique and within 1..last_seq, the document at "
-       "last_seq present, stored_bytes equal to the documents' sizes. Prints every problem; "
-       "exit 1 if there is any.",
+       "last_seq present, stored_bytes equal to the documents' sizes, and the lease of its "
+       "shard (epoch at least 1, an owner). With --all and shard leases, every lease too "
+       "(epochs, shards within 0..255). Prints every problem; exit 1 if there is any.",
        {{"all", false, "every room"}},
        true,
        Check},
@@ -671,6 +641,8 @@ const std::vector<Command>& Commands() {
         {"older_than", true, "retention window, e.g. 720h (required; 0s removes every tombstone)"}},
        true,
        Compact},
+      {"shards", kShardsUsage, kShardsSummary, {}, true, Shards},
+      {"drain", kDrainUsage, kDrainSummary, {}, true, Drain},
       {"import-durable-object", kDurableObjectImportUsage, kDurableObjectImportSummary,
        DurableObjectImportOptions(), true,
        [](const ParsedArgs& args, std::ostream& out, std::ostream& err) {
@@ -689,7 +661,7 @@ const std::vector<Command>& Commands() {
 
 size_t Positionals(const Command& command) {
   const std::string name = command.name;
-  if (name == "rooms show" || name == "export") return 1;
+  if (name == "rooms show" || name == "export" || name == "drain") return 1;
   if (name == "import" || name == "import-durable-object") return 2;
   return 0;
 }

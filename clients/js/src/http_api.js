@@ -1,5 +1,5 @@
 // The roomsync HTTP API of one room (shared/PROTOCOL.md): pull, push,
-// history and the stream's URL. Errors become ApiError with the server's
+// history, the stream's URL, and the encrypted snapshots of docs/api.md. Errors become ApiError with the server's
 // code and whether retrying can help.
 
 /** A failed request: `status` 0 means the network, not the server, failed. */
@@ -41,42 +41,53 @@ export class RoomApi {
     this.timeoutMs = timeoutMs;
     this.fetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
     /** Requests sent, by endpoint: what the benchmarks count. */
-    this.requests = { pull: 0, push: 0, history: 0, stream: 0 };
+    this.requests = { pull: 0, push: 0, history: 0, stream: 0, snapshot: 0 };
   }
 
   async #token() {
     return typeof this.token === 'function' ? await this.token() : this.token;
   }
 
-  async #request(kind, path, init = {}) {
+  // The response and its body (text, or bytes with `binary`); ApiError for
+  // the network or a status other than 2xx (and `allow`).
+  async #send(kind, path, init = {}, { binary = false, allow = [] } = {}) {
     this.requests[kind]++;
     const token = await this.#token();
     const headers = { ...(init.headers ?? {}) };
     if (token) headers.Authorization = `Bearer ${token}`;
     let response;
-    let text;
+    let body;
     try {
       const signal = AbortSignal.timeout(this.timeoutMs);
       response = await this.fetch(`${this.base}${path}`, { ...init, headers, cache: 'no-store', signal });
-      text = await response.text();
+      body = binary && response.ok ? new Uint8Array(await response.arrayBuffer()) : await response.text();
     } catch (error) {
       const what = error?.name === 'TimeoutError' ? `no answer in ${this.timeoutMs} ms` : (error?.message ?? error);
       throw new ApiError(0, 'network', `network error: ${what}`);
     }
-    if (!response.ok) {
+    if (!response.ok && !allow.includes(response.status)) {
       let code = 'http_error';
       let message = `HTTP ${response.status}`;
       try {
-        const body = JSON.parse(text);
-        code = body?.error?.code ?? code;
-        message = body?.error?.message ?? message;
+        const error = JSON.parse(body);
+        code = error?.error?.code ?? code;
+        message = error?.error?.message ?? message;
       } catch {
         // not JSON (a proxy's page): keep the status
       }
       throw new ApiError(response.status, code, message, retryAfter(response));
     }
+    return { response, body };
+  }
+
+  async #request(kind, path, init = {}) {
+    const { response, body: text } = await this.#send(kind, path, init);
     try {
-      return JSON.parse(text);
+      const body = JSON.parse(text);
+      // The documents' own text, for the room digest (digest.js): not
+      // enumerable, so the body stays what the server sent.
+      if (Array.isArray(body?.documents)) Object.defineProperty(body, 'rawText', { value: text });
+      return body;
     } catch {
       throw new ApiError(response.status, 'bad_response', 'the server answered with invalid JSON');
     }
@@ -105,6 +116,45 @@ export class RoomApi {
     if (collection) q.set('collection', collection);
     if (before) q.set('before', JSON.stringify(before));
     return this.#request('history', `/history?${q}`);
+  }
+
+  /**
+   * Stores an encrypted snapshot (bytes, opaque to the server) of the
+   * room's state at `checkpoint`; `compact` also removes the tombstones it
+   * covers. Resolves to the server's {seq, epoch, bytes, created, compacted?}.
+   */
+  putSnapshot(checkpoint, bytes, { compact = false } = {}) {
+    const q = new URLSearchParams({ checkpoint: JSON.stringify({ seq: checkpoint.seq, epoch: checkpoint.epoch }) });
+    if (compact) q.set('compact', '1');
+    return this.#request('snapshot', `/snapshots?${q}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body: bytes,
+    });
+  }
+
+  /**
+   * The room's newest snapshot: {bytes, checkpoint, created, etag}, or null
+   * when it has none (404).
+   */
+  async latestSnapshot() {
+    const { response, body } = await this.#send('snapshot', '/snapshots/latest', {}, { binary: true, allow: [404] });
+    if (response.status === 404) return null;
+    let checkpoint;
+    try {
+      checkpoint = JSON.parse(response.headers.get('Roomsync-Checkpoint') ?? '');
+    } catch {
+      throw new ApiError(response.status, 'bad_response', 'the snapshot came without a valid Roomsync-Checkpoint header');
+    }
+    if (!Number.isSafeInteger(checkpoint?.seq) || typeof checkpoint?.epoch !== 'string') {
+      throw new ApiError(response.status, 'bad_response', 'the snapshot came without a valid Roomsync-Checkpoint header');
+    }
+    return {
+      bytes: body,
+      checkpoint: { seq: checkpoint.seq, epoch: checkpoint.epoch },
+      created: Number(response.headers.get('Roomsync-Snapshot-Created') ?? 0),
+      etag: response.headers.get('ETag'),
+    };
   }
 
   /** The stream's URL; EventSource cannot send headers, so the token rides on it. */

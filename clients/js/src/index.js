@@ -13,3 +13,5 @@ export {
 } from './crypto.js';
 export { ApiError, RoomApi } from './http_api.js';
 export { IndexedDbLocalDb, MemoryLocalDb } from './local_db.js';
+export { documentDigest, formatDigest, rawDocumentTexts, storedJsonOf, ReplicaDigest } from './digest.js';
+export { collectRoomState, decryptSnapshot, encryptSnapshot, snapshotText } from './snapshot.js';

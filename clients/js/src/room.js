@@ -12,6 +12,10 @@
 //            {c, id, ts, del, mts, failed}; the document's current state is
 //            encrypted when it is pushed, so a document written ten times
 //            while offline is pushed once.
+//   _digests one row per server document with a live state (any collection,
+//            pruned or not): {h}, its contribution to the room digest
+//            (digest.js), so that the replica can check itself against the
+//            digest a checkpoint at the room's head carries
 //   values   checkpoint (the server's, JSON), kdf (the room's meta/kdf doc)
 //
 // A local write changes its row and its outbox entry in one transaction,
@@ -37,13 +41,16 @@ import {
   newSalt,
   verifyKeyCheck,
 } from './crypto.js';
+import { ReplicaDigest, documentDigest, rawDocumentTexts, storedJsonOf } from './digest.js';
 import { ApiError, RoomApi } from './http_api.js';
 import { IndexedDbLocalDb, MemoryLocalDb } from './local_db.js';
+import { collectRoomState, decryptSnapshot, encryptSnapshot, snapshotText } from './snapshot.js';
 import { createSealedPersister } from './persister.js';
 import { TabCoordinator } from './tabs.js';
 
 export const DEFAULT_COLLECTIONS = ['messages', 'threads', 'channels', 'pins'];
 const OUTBOX = '_outbox';
+const DIGESTS = '_digests';
 const META = 'meta';
 const KDF_ID = 'kdf';
 const PULL_BATCH = 1000;
@@ -116,6 +123,7 @@ export class Room {
     streamStaleMs = DEFAULT_STALE_MS,
     backoff,
     now = () => Date.now(),
+    joinFromSnapshot = true,
   }) {
     if (!ROOM_NAME.test(room ?? '') || room === '.' || room === '..') throw new TypeError(`invalid room name: ${room}`);
     for (const c of collections) {
@@ -148,7 +156,13 @@ export class Room {
     this.pushBackoff = backoff?.() ?? new Backoff();
     this.streamBackoff = backoff?.() ?? new Backoff({ baseMs: 250, maxMs: 15_000 });
     this.now = now;
+    // An empty replica starts from the room's newest encrypted snapshot
+    // (docs/api.md, "Snapshots") and pulls only what came after it.
+    this.joinFromSnapshot = joinFromSnapshot;
+    /** The snapshot this replica started from: {seq, documents}, or null. */
+    this.joinedFrom = null;
     this.store = createStore();
+    this.digest = null; // ReplicaDigest of the _digests table, once needed
     this.listeners = { status: new Set(), conflict: new Set(), error: new Set() };
     this.status = {
       online: globalThis.navigator?.onLine ?? true,
@@ -160,6 +174,9 @@ export class Room {
       wrongPassword: false,
       keyChanged: false,
       quotaPruned: false,
+      // true: the replica matched the last digest the server sent; false:
+      // it did not, even after pulling the room again from the beginning.
+      verified: undefined,
     };
     this.closed = false;
     this.abort = new AbortController();
@@ -174,6 +191,23 @@ export class Room {
   }
 
   // ---- public API -------------------------------------------------------
+
+  /**
+   * Uploads an encrypted snapshot of the room's current state for new
+   * devices to start from (docs/api.md, "Snapshots"). The state is the
+   * server's documents byte for byte, read by a pull from the beginning:
+   * this replica keeps decrypted, pruned rows, not those bytes, and the
+   * joining device needs them for the room digest. `compact` also asks the
+   * server to remove the tombstones the snapshot covers. Resolves to the
+   * server's {seq, epoch, bytes, created, compacted?}.
+   */
+  async uploadSnapshot({ compact = false } = {}) {
+    if (!this.key) throw new Error('the room key is not open');
+    const state = await collectRoomState(this.api);
+    if (state.checkpoint.seq < 1) throw new Error('the room has no documents to snapshot');
+    const bytes = await encryptSnapshot(this.key, this.room, state.checkpoint, snapshotText(state.raws, state.checkpoint));
+    return this.api.putSnapshot(state.checkpoint, bytes, { compact });
+  }
 
   /** Writes `fields` (the app's cells) to `collection/id`; returns at once. */
   put(collection, id, fields) {
@@ -456,7 +490,7 @@ export class Room {
       setTimeout(() => this.#startStream(), 0);
       return;
     }
-    await this.#applyServerPage(message.documents ?? [], cp, false);
+    await this.#applyServerPage(message.documents ?? [], cp, false, data);
   }
 
   #retryStream(generation, error) {
@@ -477,10 +511,18 @@ export class Room {
     if (this.status.streaming) this.#setStatus({ streaming: false });
   }
 
-  async #pullUntilCaughtUp() {
-    const start = this.#checkpoint();
+  async #pullUntilCaughtUp({ fromBeginning = false } = {}) {
+    let start = fromBeginning ? null : this.#checkpoint();
+    // A full pull after a digest mismatch never trusts a snapshot.
+    if (!start && !fromBeginning && this.joinFromSnapshot) start = await this.#loadSnapshot();
     let checkpoint = start;
-    let seen = null; // ids seen during a rebuild after an epoch change
+    // ids seen during a rebuild (after an epoch change, a reset, or a
+    // digest that did not match)
+    let seen = fromBeginning ? new Set() : null;
+    if (fromBeginning) {
+      this.store.transaction(() => this.store.delTable(DIGESTS));
+      this.digest = null;
+    }
     for (;;) {
       const page = await this.api.pull(checkpoint, PULL_BATCH);
       this.#setOnline(true);
@@ -489,11 +531,101 @@ export class Room {
       // compacted): this page starts the room over, and so does the set.
       if (page.reset) seen = new Set();
       if (seen) for (const d of page.documents) seen.add(outboxKey(d._collection, d.id));
-      await this.#applyServerPage(page.documents, page.checkpoint, true);
+      await this.#applyServerPage(page.documents, page.checkpoint, true, page.rawText, !!seen);
       checkpoint = page.checkpoint;
       if (page.documents.length < PULL_BATCH) break;
     }
     if (seen) this.#dropRowsNotIn(seen);
+    await this.#verify(checkpoint, fromBeginning);
+  }
+
+  // An empty replica's start: the newest snapshot, decrypted and applied as
+  // pulled pages of its documents (their server text gives the digest), its
+  // checkpoint stored with the last one. Null (a full pull) when the room
+  // has none or it does not open: a forged or foreign snapshot is reported
+  // and ignored, never applied.
+  async #loadSnapshot() {
+    const snapshot = await this.api.latestSnapshot();
+    if (!snapshot) return null;
+    let opened;
+    try {
+      opened = await decryptSnapshot(this.key, this.room, snapshot.checkpoint, snapshot.bytes);
+    } catch (error) {
+      if (!(error instanceof TamperedError)) throw error;
+      this.#emit('error', error);
+      return null;
+    }
+    const { documents, raws } = opened;
+    const pruned = this.#prunedOnArrival(documents);
+    for (let k = 0; k === 0 || k < documents.length; k += PULL_BATCH) {
+      const last = k + PULL_BATCH >= documents.length;
+      const text = `{"documents":[${raws.slice(k, k + PULL_BATCH).join(',')}]}`;
+      const digestOnly = new Set();
+      for (let i = k; i < Math.min(documents.length, k + PULL_BATCH); i++) if (pruned.has(i)) digestOnly.add(i - k);
+      await this.#applyServerPage(documents.slice(k, k + PULL_BATCH), snapshot.checkpoint, true, text, true, last, digestOnly);
+    }
+    this.joinedFrom = { seq: snapshot.checkpoint.seq, documents: documents.length };
+    return snapshot.checkpoint;
+  }
+
+  // Indexes of the snapshot's messages that pruning would drop as soon as
+  // they were applied (all but the newest `limit` by timestamp, as #prune
+  // orders them) and that no local write is pending on: they count in the
+  // digest, but are neither decrypted nor stored. A pull cannot know this
+  // in advance (its pages come oldest first); a snapshot holds them all.
+  #prunedOnArrival(documents) {
+    const messages = [];
+    documents.forEach((d, k) => {
+      if (d._collection === 'messages' && d._deleted !== true) messages.push([d.timestamp, d.id, k]);
+    });
+    const pruned = new Set();
+    if (messages.length <= this.limit || !this.collections.has('messages')) return pruned;
+    messages.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
+    for (const [, id, k] of messages.slice(0, messages.length - this.limit)) {
+      if (!this.store.hasRow(OUTBOX, outboxKey('messages', id)) && !this.store.hasRow('messages', id)) pruned.add(k);
+    }
+    return pruned;
+  }
+
+  // Compares the replica with the digest of the server's checkpoint, when
+  // it carries one (at the room's head). A mismatch means this device holds
+  // documents the server does not, or other states: it pulls the room from
+  // the beginning once; a mismatch after that is reported, not retried.
+  async #verify(checkpoint, afterFullPull) {
+    const match = this.#replicaDigest().matches(checkpoint);
+    if (match === undefined) return;
+    if (match) {
+      if (this.status.verified !== true) this.#setStatus({ verified: true });
+      return;
+    }
+    if (!afterFullPull) {
+      await this.#pullUntilCaughtUp({ fromBeginning: true });
+      return;
+    }
+    if (this.status.verified !== false) {
+      this.#setStatus({ verified: false, lastError: 'the replica does not match the room digest' });
+      this.#emit('error', new Error(`replica digest ${this.#replicaDigest().hex()} differs from the server's ${checkpoint.digest}`));
+    }
+  }
+
+  // Kept in memory and changed with the table; rebuilt from the table
+  // (persisted, or left by another tab's leadership) when unknown.
+  #replicaDigest() {
+    if (!this.digest) {
+      const table = this.store.getTable(DIGESTS);
+      this.digest = new ReplicaDigest(Object.entries(table).map(([key, row]) => [key, row.h]));
+    }
+    return this.digest;
+  }
+
+  // Each server document's contribution to the room digest, from the
+  // response's own text of it (null for a tombstone).
+  async #digestParts(documents, rawText) {
+    const raws = rawText ? rawDocumentTexts(rawText) : [];
+    if (raws.length !== documents.length) return null; // cannot tell: drop the index
+    return Promise.all(documents.map(async (d, k) => {
+      return documentDigest(d._collection, d.id, d.timestamp, d._deleted === true, storedJsonOf(raws[k]));
+    }));
   }
 
   // The room's history changed (re-created, restored, or compacted past
@@ -507,14 +639,22 @@ export class Room {
         }
       }
       for (const key of this.store.getRowIds(OUTBOX)) this.store.setCell(OUTBOX, key, 'mts', -1);
+      for (const key of this.store.getRowIds(DIGESTS)) if (!seen.has(key)) this.store.delRow(DIGESTS, key);
+      this.digest = null;
     });
   }
 
   // Decrypts a page of server documents, then applies it and its checkpoint
   // in one transaction (one IndexedDB write).
-  async #applyServerPage(documents, checkpoint, fromPull) {
+  // `storeCheckpoint` false: a snapshot's page before its last one, whose
+  // checkpoint holds only once every page is applied.
+  // `digestOnly`: indexes of documents that only count in the digest.
+  async #applyServerPage(documents, checkpoint, fromPull, rawText, rebuilding = false, storeCheckpoint = true,
+    digestOnly = null) {
+    const parts = await this.#digestParts(documents, rawText);
     const decoded = await Promise.all(
-      documents.map(async (d) => {
+      documents.map(async (d, k) => {
+        if (digestOnly?.has(k)) return null;
         const collection = d._collection;
         if (collection === META) return { meta: d };
         if (!this.collections.has(collection)) return null;
@@ -529,8 +669,21 @@ export class Room {
         if (item.meta) this.#onMeta(item.meta);
         else this.#applyServerDoc(item.collection, item.doc, seqHint, superseded);
       }
-      if (checkpoint) this.store.setValue('checkpoint', JSON.stringify(checkpoint));
+      if (parts === null) {
+        this.store.delTable(DIGESTS);
+        this.digest = null;
+      } else {
+        const digest = this.#replicaDigest();
+        documents.forEach((d, k) => {
+          const key = outboxKey(d._collection, d.id);
+          const hex = digest.set(key, parts[k]);
+          if (hex === null) this.store.delRow(DIGESTS, key);
+          else this.store.setRow(DIGESTS, key, { h: hex });
+        });
+      }
+      if (checkpoint && storeCheckpoint) this.store.setValue('checkpoint', JSON.stringify(checkpoint));
     });
+    if (!fromPull && !rebuilding) await this.#verify(checkpoint, false);
     for (const { collection, doc, local } of superseded) this.#reportConflict(collection, doc.id, local, doc)?.();
     for (const c of new Set(decoded.filter((i) => i?.collection).map((i) => i.collection))) this.#prune(c);
     if (!fromPull) this.#setOnline(true);

@@ -111,6 +111,14 @@ function processHandle(child, log, exited) {
   };
 }
 
+// E2E_ROOM_CALLS=grpc runs a test's single nodes with their gateway calling
+// the room service over the in-process gRPC channel instead of directly
+// (ctest's *_grpc_calls variants): both transports answer alike.
+function roomCallsArgs() {
+  const calls = process.env.E2E_ROOM_CALLS;
+  return calls ? ['--room_calls', calls] : [];
+}
+
 // The single node: `roomsync --http 127.0.0.1:PORT --store sqlite:PATH --auth off`.
 // Returns { url, port, pid, storePath, stop(), kill(), log }.
 export async function startNode({ dir, port = 0, args = [], timeoutMs, env } = {}) {
@@ -120,7 +128,8 @@ export async function startNode({ dir, port = 0, args = [], timeoutMs, env } = {
   const storePath = join(dir, 'roomsync.db');
   const { child, log, exited, started } = spawnUntil(
     bin,
-    ['--http', `127.0.0.1:${port}`, '--store', `sqlite:${storePath}`, '--auth', 'off', ...args],
+    ['--http', `127.0.0.1:${port}`, '--store', `sqlite:${storePath}`, '--auth', 'off',
+      ...roomCallsArgs(), ...args],
     (out) => {
       const m = /roomsync is serving http:\/\/([^/:]+):(\d+)\//.exec(out);
       return m ? { host: m[1], port: Number(m[2]) } : undefined;
