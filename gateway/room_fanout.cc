@@ -1,6 +1,7 @@
 #include "gateway/room_fanout.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include <boost/asio/steady_timer.hpp>
@@ -15,6 +16,17 @@
 #include "gateway/upstream_streams.h"
 
 namespace roomsync {
+
+namespace {
+
+// Subscription generations are unique across fan-outs, not only within
+// one: a Watch call keys its subscriptions by room, and a room's fan-out
+// that ends (its last session left) and the one that replaces it are on
+// the same call. Were both subscriptions generation 1, the old fan-out's
+// late unsubscribe would end the new one's, which then never goes live.
+std::atomic<uint64_t> next_upstream_generation{1};
+
+}  // namespace
 
 struct RetryTimer {
   explicit RetryTimer(boost::asio::io_context& io) : timer(io) {}
@@ -37,7 +49,7 @@ void RoomFanout::SubscribeUpstream() {
   {
     absl::MutexLock lock(&mu_);
     if (ending_) return;
-    generation = ++generation_;
+    generation = generation_ = next_upstream_generation.fetch_add(1);
     if (live_) {
       // What the sessions have been sent: a new subscription continues
       // right after it (on the room's new node, after a move).

@@ -125,7 +125,7 @@ class RoomFanout : public std::enable_shared_from_this<RoomFanout> {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   v1::Checkpoint head_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
-  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // unique across fan-outs
   uint64_t ended_generation_ ABSL_GUARDED_BY(mu_) = 0;  // the last one that ended
   std::shared_ptr<RoomUpstream> upstream_ ABSL_GUARDED_BY(mu_);
   // Since when the room has had no upstream (retries), and how many
