@@ -152,6 +152,7 @@ void Room::ForgetHeadLocked(std::string_view reason) {
 
 void Room::Moved() {
   absl::ReleasableMutexLock lock(&mu_);
+  retired_ = true;
   ForgetHeadLocked(kMovedReason);
 }
 
@@ -624,6 +625,10 @@ void Room::Subscribe(std::shared_ptr<ChangeSubscriber> subscriber,
     if (!head.ok()) return subscriber->OnResync("store unavailable");
     if (!from.has_value()) {
       absl::ReleasableMutexLock lock(&self->mu_);
+      if (self->retired_) {
+        lock.Release();
+        return subscriber->OnResync(kMovedReason);
+      }
       self->Touch();
       self->subscribers_.push_back(subscriber);
       self->context_.metrics->SetSubscribersDelta(+1);
@@ -648,6 +653,10 @@ void Room::CatchUpAndRegister(std::shared_ptr<ChangeSubscriber> subscriber,
     int64_t started_before = 0;
     {
       absl::ReleasableMutexLock lock(&mu_);
+      if (retired_) {
+        lock.Release();
+        return subscriber->OnResync(kMovedReason);
+      }
       if (!loaded_ || head_.epoch != from.epoch) {
         lock.Release();
         return subscriber->OnResync("room reloaded during catch-up");

@@ -119,9 +119,12 @@ class Room : public std::enable_shared_from_this<Room> {
   const std::string& name() const { return name_; }
   int shard() const { return shard_; }
 
-  // The room's shard stopped being this node's: forget the head, and tell
-  // subscribers to resync (with another node). Pushes still queued fail at
-  // their commit, which needs the lease.
+  // The room's shard stopped being this node's and the registry dropped
+  // this instance: forget the head, and tell subscribers to resync (with
+  // another node). Pushes still queued fail at their commit, which needs
+  // the lease. A subscription that reaches this instance later (its
+  // Subscribe was posted before the drop) is told the same instead of
+  // being registered where no commit will ever come.
   void Moved();
 
   // The room's stored history was replaced behind the room's back (an
@@ -220,6 +223,7 @@ class Room : public std::enable_shared_from_this<Room> {
 
   mutable absl::Mutex mu_;
   bool loaded_ ABSL_GUARDED_BY(mu_) = false;
+  bool retired_ ABSL_GUARDED_BY(mu_) = false;  // Moved(): no longer the registry's
   RoomHead head_ ABSL_GUARDED_BY(mu_);
   RecentChanges recent_ ABSL_GUARDED_BY(mu_);
   std::deque<PendingPush> queue_ ABSL_GUARDED_BY(mu_);
