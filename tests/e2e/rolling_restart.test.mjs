@@ -54,19 +54,14 @@
 // them), passed to topology.sh as --room-bin and --gateway-bin, so a
 // roomsync-room of another build can run against this gateway.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
-import { binary, doc, roomApi, pullAllWithRetry, SseParser, sleep, tempDir } from './lib/roomsync.mjs';
-
-const run = promisify(execFile);
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const script = join(repo, 'deploy', 'local', 'topology.sh');
+import { alive, leases, readState, request, shardOf, startFollower, topology, topologyScript } from './lib/cluster.mjs';
+import { binary, doc, roomApi, pullAllWithRetry, sleep, tempDir } from './lib/roomsync.mjs';
 
 const NODES = 3;
 const GATEWAYS = 2;
@@ -80,78 +75,6 @@ const COOL_DOWN_MS = 4000;
 // SERVER BUG (found by this test, not fixed here): see the header.
 // false makes those answers fail the test like any other 5xx.
 const TOLERATE_CANCELLED_500 = false;
-
-// topology.env is shell syntax (printf %q): let bash read it.
-function readState(dir) {
-  const keys = ['STATE', 'STORE_URL', 'ROOM_PIDS', 'ROOM_GRPC', 'GATEWAY_PIDS', 'GATEWAY_URLS', 'GATEWAY_URL', 'GATEWAY_PID'];
-  const out = execFileSync('bash', ['-c', 'source "$1"; shift; for k; do printf "%s=%s\\n" "$k" "${!k}"; done',
-    '_', join(dir, 'topology.env'), ...keys], { encoding: 'utf8' });
-  return Object.fromEntries(out.trimEnd().split('\n').map((line) => {
-    const eq = line.indexOf('=');
-    return [line.slice(0, eq), line.slice(eq + 1)];
-  }));
-}
-
-// Running and not a zombie (detached processes are reaped by init).
-function alive(pid) {
-  let stat;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state !== 'Z' && state !== 'X';
-}
-
-async function topology(args, timeout = 150000) {
-  const started = performance.now();
-  const result = await run('bash', [script, ...args], { timeout }).catch((error) => {
-    throw new Error(`topology.sh ${args.join(' ')} failed (code ${error.code}):\n${error.stdout}\n${error.stderr}`);
-  });
-  return { ...result, ms: performance.now() - started };
-}
-
-// The stable room hash of cluster/shard_map.cc (FNV-1a 64) % 256, to tell
-// which node owns a room's shard (shard_leases).
-function shardOf(room) {
-  let hash = 0xcbf29ce484222325n;
-  for (const byte of Buffer.from(room, 'utf8')) {
-    hash ^= BigInt(byte);
-    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
-  }
-  return Number(hash % 256n);
-}
-
-function shardOwners(storeUrl) {
-  const out = execFileSync('/usr/lib/postgresql/15/bin/psql', ['-X', '-t', '-A', '-F', ' ', '-d', storeUrl, '-c',
-    'SELECT shard, owner FROM shard_leases WHERE expires_at > now()'], { encoding: 'utf8' });
-  return new Map(out.trim().split('\n').filter(Boolean).map((line) => {
-    const [shard, owner] = line.split(' ');
-    return [Number(shard), owner];
-  }));
-}
-
-// One HTTP request on a keep-alive agent; resolves { status, text } or
-// rejects on a connection error or after timeoutMs.
-function request(agent, url, { method = 'GET', body, timeoutMs = 15000 } = {}) {
-  return new Promise((resolvePromise, reject) => {
-    const req = http.request(url, {
-      method,
-      agent,
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => { text += chunk; });
-      res.on('end', () => resolvePromise({ status: res.statusCode, text }));
-      res.on('error', reject);
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 // ------------------------------------------------------------------ writers
 
@@ -208,140 +131,6 @@ function startWriter(index, gatewayUrl, rooms, stats) {
   return writer;
 }
 
-// ---------------------------------------------------------------- followers
-
-function startFollower(room, gatewayUrl, unexpected) {
-  const api = roomApi(gatewayUrl, room.name);
-  const f = {
-    room,
-    checkpoint: null,
-    record: [],          // document ids, in arrival order, never de-duplicated
-    documents: [],       // the documents themselves, same order
-    deliveries: 0,
-    eventIds: new Set(),
-    violations: [],
-    resyncs: 0,
-    reconnects: 0,
-    stop: false,
-    current: null,
-  };
-  const keep = (kind, documents, checkpoint) => {
-    if (documents.length === 0) return;
-    if (f.checkpoint) {
-      if (checkpoint.epoch !== f.checkpoint.epoch) {
-        f.violations.push(`${kind}: epoch ${checkpoint.epoch} after ${f.checkpoint.epoch}`);
-      }
-      if (!(checkpoint.seq > f.checkpoint.seq)) {
-        f.violations.push(`${kind}: checkpoint seq ${checkpoint.seq} not above ${f.checkpoint.seq}`);
-      }
-    }
-    f.deliveries += 1;
-    for (const d of documents) {
-      f.record.push(d.id);
-      f.documents.push(d);
-    }
-    f.checkpoint = checkpoint;
-  };
-  // Pulls from the checkpoint until a page is empty (a 503 or a refused
-  // connection is retried).
-  const pullFromCheckpoint = async () => {
-    for (;;) {
-      if (f.stop) return;
-      let r;
-      try {
-        r = await fetch(api.pullUrl({ collection: 'messages', checkpoint: f.checkpoint ?? undefined, batchSize: 1000 }));
-      } catch {
-        await sleep(RETRY_PAUSE_MS);
-        continue;
-      }
-      const text = await r.text();
-      if (r.status >= 500) {
-        if (r.status !== 503) unexpected.push({ t: performance.now(), what: `pull ${room.name}: HTTP ${r.status} ${text}` });
-        await sleep(RETRY_PAUSE_MS);
-        continue;
-      }
-      if (r.status !== 200) {
-        f.violations.push(`pull: HTTP ${r.status} ${text}`);
-        f.stop = true;
-        return;
-      }
-      const page = JSON.parse(text);
-      if (page.reset) f.violations.push(`pull answered reset: ${text.slice(0, 200)}`);
-      if (page.documents.length === 0) {
-        if (!f.checkpoint) f.checkpoint = page.checkpoint;
-        return;
-      }
-      keep('pull', page.documents, page.checkpoint);
-    }
-  };
-  // One stream connection; resolves 'resync' or 'ended'.
-  const streamOnce = () => new Promise((resolvePromise) => {
-    const parser = new SseParser();
-    let settled = false;
-    const settle = (how) => {
-      if (settled) return;
-      settled = true;
-      f.current = null;
-      req.destroy();
-      resolvePromise(how);
-    };
-    const req = http.get(api.streamUrl({ collection: 'messages' }), {
-      agent: false,
-      headers: { Accept: 'text/event-stream', 'Last-Event-ID': JSON.stringify(f.checkpoint) },
-    }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        if (res.statusCode > 503) unexpected.push({ t: performance.now(), what: `stream ${room.name}: HTTP ${res.statusCode}` });
-        settle(res.statusCode >= 500 ? 'ended' : `HTTP ${res.statusCode}`);
-        return;
-      }
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => {
-        for (const event of parser.feed(chunk)) {
-          if (settled) return;
-          const data = JSON.parse(event.data);
-          if (data === 'RESYNC') {
-            f.resyncs += 1;
-            settle('resync');
-            return;
-          }
-          if (f.eventIds.has(event.id)) f.violations.push(`event id ${event.id} twice`);
-          f.eventIds.add(event.id);
-          if (event.id !== JSON.stringify(data.checkpoint)) {
-            f.violations.push(`event id ${event.id} is not its checkpoint ${JSON.stringify(data.checkpoint)}`);
-          }
-          keep('event', data.documents, data.checkpoint);
-        }
-      });
-      res.on('end', () => settle('ended'));
-      res.on('error', () => settle('ended'));
-    });
-    req.on('error', () => settle('ended'));
-    f.current = { close: () => settle('stopped') };
-  });
-  f.done = (async () => {
-    await pullFromCheckpoint();
-    while (!f.stop) {
-      const how = await streamOnce();
-      if (f.stop) break;
-      if (how === 'resync') {
-        await pullFromCheckpoint();
-      } else if (how === 'ended') {
-        f.reconnects += 1;
-        await sleep(RETRY_PAUSE_MS);
-      } else {
-        f.violations.push(`stream: ${how}`);
-        break;
-      }
-    }
-  })();
-  f.close = async () => {
-    f.stop = true;
-    f.current?.close();
-    await f.done;
-  };
-  return f;
-}
 
 // ------------------------------------------------------------------- test
 
@@ -378,7 +167,7 @@ test('rolling restart of 3 room nodes and 2 gateways under load: nothing acknowl
       room.acknowledged.set(first.id, first);
     }));
     const stats = { pushes: [], retryReasons: {}, unexpected: [] };
-    for (const room of rooms) followers.push(startFollower(room, followUrl, stats.unexpected));
+    for (const room of rooms) followers.push(startFollower(room, followUrl, stats.unexpected, { retryPauseMs: RETRY_PAUSE_MS, tolerated: [503] }));
 
     const perWriter = Math.ceil(ROOMS / WRITERS);
     for (let w = 0; w < WRITERS; w += 1) {
@@ -390,7 +179,7 @@ test('rolling restart of 3 room nodes and 2 gateways under load: nothing acknowl
     // The rolling restart, one process at a time.
     const windows = [];
     for (let i = 0; i < NODES; i += 1) {
-      const owners = shardOwners(state.STORE_URL);
+      const owners = new Map([...leases(state.STORE_URL)].map(([shard, lease]) => [shard, lease.owner]));
       const owned = rooms.filter((room) => owners.get(shardOf(room.name)) === `room-${i}`).length;
       const start = performance.now();
       const r = await topology(['restart-room', dir, String(i)]);
@@ -523,7 +312,7 @@ test('rolling restart of 3 room nodes and 2 gateways under load: nothing acknowl
     await Promise.all(followers.map((f) => f.close().catch(() => {})));
     if (started && existsSync(join(dir, 'topology.env'))) {
       try {
-        execFileSync('bash', [script, 'stop', dir], { stdio: 'inherit', timeout: 90000 });
+        execFileSync('bash', [topologyScript, 'stop', dir], { stdio: 'inherit', timeout: 90000 });
       } catch {
         // reported by the assertion that failed first
       }

@@ -102,8 +102,10 @@ export function request(agent, url, { method = 'GET', body, timeoutMs = 15000 } 
 // de-duplicated (record, documents), and notes violations: a delivery
 // whose checkpoint seq is not above the previous one, an event id seen
 // twice, an event id that is not its checkpoint, a pull that answers
-// reset. `unexpected` collects 5xx answers other than 502/503/504.
-export function startFollower(room, gatewayUrl, unexpected, { label = 'follower', retryPauseMs = 50 } = {}) {
+// reset. `unexpected` collects 5xx answers other than `tolerated` (a
+// rolling restart should answer only 503).
+export function startFollower(room, gatewayUrl, unexpected,
+  { label = 'follower', retryPauseMs = 50, tolerated = [502, 503, 504] } = {}) {
   const api = roomApi(gatewayUrl, room.name);
   const f = {
     room,
@@ -150,7 +152,7 @@ export function startFollower(room, gatewayUrl, unexpected, { label = 'follower'
       }
       const text = await r.text();
       if (r.status >= 500) {
-        if (![502, 503, 504].includes(r.status)) unexpected.push({ t: performance.now(), what: `pull ${room.name}: HTTP ${r.status} ${text}` });
+        if (!tolerated.includes(r.status)) unexpected.push({ t: performance.now(), what: `pull ${room.name}: HTTP ${r.status} ${text}` });
         await sleep(retryPauseMs);
         continue;
       }
@@ -184,7 +186,7 @@ export function startFollower(room, gatewayUrl, unexpected, { label = 'follower'
     }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        if (res.statusCode >= 500 && ![502, 503, 504].includes(res.statusCode)) {
+        if (res.statusCode >= 500 && !tolerated.includes(res.statusCode)) {
           unexpected.push({ t: performance.now(), what: `stream ${room.name}: HTTP ${res.statusCode}` });
         }
         settle(res.statusCode >= 500 ? 'ended' : `HTTP ${res.statusCode}`);
