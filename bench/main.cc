@@ -14,6 +14,7 @@
 //       --publish_url 'http://127.0.0.1:8090/pub?id={room}'
 //   roomsync-bench pg-scan --pg_url postgresql://… --room bench-pull
 //   roomsync-bench grpc-push --url 127.0.0.1:7070 --clients 16
+//   roomsync-bench grpc-watch --url 127.0.0.1:7070 --room_counts 100000 --restart_cmd '…'
 //   roomsync-bench slow-consumers --subscribers 2000 --rate 50
 //   roomsync-bench reconnect-storm --subscribers 10000 --metrics_url http://127.0.0.1:9100/metrics
 //   roomsync-bench connect-during-fanout --subscribers 5000 --rate 20
@@ -57,7 +58,7 @@ ABSL_FLAG(std::string, room, "bench-pull", "pull/pg-scan: the room");
 ABSL_FLAG(int64_t, documents, 100000, "pull: documents to seed first (0 = already seeded)");
 ABSL_FLAG(int, batch_size, 1000, "pull/pg-scan: batchSize");
 ABSL_FLAG(int, passes, 2, "pull/pg-scan: catch-up passes (the best is reported)");
-ABSL_FLAG(int, seed_clients, 4, "pull: concurrent seeding pushes");
+ABSL_FLAG(int, seed_clients, 4, "pull, grpc-watch: concurrent seeding pushes");
 ABSL_FLAG(int, seed_docs_per_push, 500, "pull: documents per seeding push");
 ABSL_FLAG(std::string, pg_url, "", "pg-scan: PostgreSQL URL of the store");
 ABSL_FLAG(std::vector<std::string>, subscribers, {"1000"}, "fanout: SSE subscribers (list sweeps)");
@@ -70,6 +71,11 @@ ABSL_FLAG(std::string, subscribe_url, "",
           "fanout: SSE URL template with {room} (default: roomsync's stream under --url)");
 ABSL_FLAG(std::string, publish_url, "",
           "fanout: publish URL template with {room} (default: roomsync's push under --url)");
+ABSL_FLAG(std::string, restart_cmd, "",
+          "grpc-watch: shell command that kills and restarts the node between the rounds and "
+          "prints the new pid");
+ABSL_FLAG(bool, watch_batch, true,
+          "grpc-watch: batched Watch requests and events (false: one per message)");
 ABSL_FLAG(std::string, publish_body, "array", "fanout: array (roomsync push) or raw (pub/sub)");
 
 namespace roomsync::bench {
@@ -208,11 +214,27 @@ int Main(const std::string& command) {
         json.EndObject();
       }
     }
+  } else if (command == "grpc-watch") {
+    for (double rooms : Numbers(absl::GetFlag(FLAGS_room_counts))) {
+      WatchNodeOptions o;
+      o.address = absl::GetFlag(FLAGS_url);
+      o.rooms = static_cast<int>(rooms);
+      o.room_prefix = absl::GetFlag(FLAGS_room_prefix);
+      if (o.room_prefix.empty()) o.room_prefix = "watch-" + std::to_string(getpid());
+      o.room_prefix += "-" + std::to_string(o.rooms);
+      o.seed_clients = absl::GetFlag(FLAGS_seed_clients);
+      o.restart_cmd = absl::GetFlag(FLAGS_restart_cmd);
+      o.batch = absl::GetFlag(FLAGS_watch_batch);
+      o.server_pids = ParsePids(absl::GetFlag(FLAGS_server_pid));
+      json.BeginObject();
+      std::cerr << RunGrpcWatch(o, json) << std::endl;
+      json.EndObject();
+    }
   } else if (IsStreamScenario(command)) {
     RunStreamScenario(command, json);
   } else {
     std::cerr << "unknown command " << command
-              << "; one of push, rooms, pull, fanout, pg-scan, grpc-push, slow-consumers, "
+              << "; one of push, rooms, pull, fanout, pg-scan, grpc-push, grpc-watch, slow-consumers, "
                  "reconnect-storm, connect-during-fanout\n";
     return 2;
   }
@@ -231,11 +253,11 @@ int Main(const std::string& command) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "roomsync-bench push|rooms|pull|fanout|pg-scan|grpc-push|slow-consumers|reconnect-storm|"
+      "roomsync-bench push|rooms|pull|fanout|pg-scan|grpc-push|grpc-watch|slow-consumers|reconnect-storm|"
       "connect-during-fanout [flags]; see docs/benchmarks.md");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() != 2) {
-    std::cerr << "usage: roomsync-bench push|rooms|pull|fanout|pg-scan|grpc-push|slow-consumers|"
+    std::cerr << "usage: roomsync-bench push|rooms|pull|fanout|pg-scan|grpc-push|grpc-watch|slow-consumers|"
                  "reconnect-storm|connect-during-fanout [flags]\n";
     return 2;
   }

@@ -3,11 +3,15 @@
 //  - pg-scan: the bare keyset scan of a room's rows in PostgreSQL with the
 //    store's own query shape (the reference for the pull bar);
 //  - grpc-push: single-document pushes straight to the RoomSync gRPC API
-//    of roomsync-room (the room service without the gateway).
+//    of roomsync-room (the room service without the gateway);
+//  - grpc-watch: one Watch call subscribing N rooms on roomsync-room (what
+//    re-subscribing a gateway's rooms costs the node, without the sockets
+//    a gateway would need for N SSE sessions).
 #ifndef ROOMSYNC_BENCH_REFERENCE_SCENARIOS_H_
 #define ROOMSYNC_BENCH_REFERENCE_SCENARIOS_H_
 
 #include <string>
+#include <vector>
 
 #include "bench/histogram.h"
 #include "bench/json_writer.h"
@@ -31,6 +35,25 @@ std::string RunPgScan(const PgScanOptions& options, JsonWriter& json);
 // multiplexes calls on it); options.base_url is host:port of the gRPC
 // server; options.rate is ignored.
 PushResult RunGrpcPush(const PushOptions& options);
+
+struct WatchNodeOptions {
+  std::string address;  // host:port of roomsync-room's gRPC server
+  int rooms = 1000;
+  std::string room_prefix;
+  int seed_clients = 32;
+  // Run between the two rounds (kill and restart the node); its last line
+  // of output is the new node's pid. Empty: one round only.
+  std::string restart_cmd;
+  std::vector<int> server_pids;
+  double timeout_s = 120;
+  // Announce and use batched Watch messages (false: one request and one
+  // event per message, as before batching existed).
+  bool batch = true;
+};
+
+// Writes the rounds' numbers into `json` (an open object); returns the
+// human summary. Throws when the restarted node never answers.
+std::string RunGrpcWatch(const WatchNodeOptions& options, JsonWriter& json);
 
 }  // namespace roomsync::bench
 

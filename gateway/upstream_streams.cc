@@ -18,6 +18,9 @@ namespace {
 
 using UpstreamEnd = RoomFanout::UpstreamEnd;
 
+// Requests per batched Watch write: 1,024 subscribes of ~60 bytes each.
+constexpr size_t kMaxBatchedRequests = 1024;
+
 // Both kinds of call carry the gateway's own token, if it has one (else
 // the room service trusts the gateway's certificate): one call serves
 // many clients.
@@ -166,6 +169,9 @@ class WatchCall final : public grpc::ClientBidiReactor<v1::WatchRequest, v1::Wat
     AddUpstreamToken(context_, client_context_);
     context_.grpc_calls_in_flight.fetch_add(1);
     context_.metrics.UpstreamStreamOpened();
+    // This gateway reads batched events (roomsync.proto, WatchRequest).
+    client_context_.AddMetadata(std::string(kWatchFeaturesMetadataKey),
+                                std::string(kWatchBatchFeature));
     context_.room_nodes.at(node_).stub->async()->Watch(&client_context_, this);
     // Subscribes and unsubscribes start writes from outside gRPC's
     // reactions. Without a hold, a call that ends (a node that refuses the
@@ -222,6 +228,21 @@ class WatchCall final : public grpc::ClientBidiReactor<v1::WatchRequest, v1::Wat
 
   void Cancel() { client_context_.TryCancel(); }
 
+  // A node that reads batched requests says so in its initial metadata;
+  // until then (and with an older node, always) one request per message.
+  void OnReadInitialMetadataDone(bool ok) override {
+    if (!ok) return;
+    const grpc::string_ref key(kWatchFeaturesMetadataKey.data(), kWatchFeaturesMetadataKey.size());
+    const auto& metadata = client_context_.GetServerInitialMetadata();
+    for (auto [it, end] = metadata.equal_range(key); it != end; ++it) {
+      if (AnnouncesFeature(std::string_view(it->second.data(), it->second.size()),
+                           kWatchBatchFeature)) {
+        absl::MutexLock lock(&mu_);
+        node_reads_batches_ = true;
+      }
+    }
+  }
+
   void OnWriteDone(bool ok) override {
     const v1::WatchRequest* next = nullptr;
     bool close = false;
@@ -229,7 +250,6 @@ class WatchCall final : public grpc::ClientBidiReactor<v1::WatchRequest, v1::Wat
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
-      outgoing_.pop_front();
       if (!ok) {  // the call is broken: the read fails too, then OnDone
         ended_ = true;
         outgoing_.clear();
@@ -258,7 +278,11 @@ class WatchCall final : public grpc::ClientBidiReactor<v1::WatchRequest, v1::Wat
       if (release) RemoveHold();  // then OnDone
       return;
     }
-    Dispatch();
+    if (event_.has_batch()) {
+      for (v1::WatchEvent& event : *event_.mutable_batch()->mutable_events()) Dispatch(event);
+    } else {
+      Dispatch(event_);
+    }
     StartRead(&event_);
   }
 
@@ -310,13 +334,26 @@ class WatchCall final : public grpc::ClientBidiReactor<v1::WatchRequest, v1::Wat
     outgoing_.emplace_back().mutable_unsubscribe()->set_room(room);
   }
 
-  // The request to write now, if one may start; the caller starts it
-  // after releasing mu_ (a reaction may run inline). Elements of a deque
-  // stay put while others are appended.
+  // The request to write now, if one may start: the oldest queued one, or
+  // every queued one (up to kMaxBatchedRequests) in one batch when the node
+  // reads batches, so that subscribing thousands of rooms (a gateway
+  // restart, a node that came back) is not one write each. The caller
+  // starts it after releasing mu_ (a reaction may run inline).
   const v1::WatchRequest* NextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!started_ || writing_ || ended_ || outgoing_.empty()) return nullptr;
     writing_ = true;
-    return &outgoing_.front();
+    if (!node_reads_batches_ || outgoing_.size() == 1) {
+      in_flight_ = std::move(outgoing_.front());
+      outgoing_.pop_front();
+      return &in_flight_;
+    }
+    in_flight_.Clear();
+    v1::WatchRequestBatch* batch = in_flight_.mutable_batch();
+    for (size_t n = 0; n < kMaxBatchedRequests && !outgoing_.empty(); ++n) {
+      batch->add_requests()->Swap(&outgoing_.front());
+      outgoing_.pop_front();
+    }
+    return &in_flight_;
   }
 
   // NextWriteLocked for a caller outside gRPC's reactions: the hold stays
@@ -351,7 +388,7 @@ class WatchCall final : public grpc::ClientBidiReactor<v1::WatchRequest, v1::Wat
   // or lost its shards keeps no idle call open); the next room opens
   // another. Under mu_, so that no subscribe lands on it meanwhile.
   bool CloseIfEmptyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (ended_ || !rooms_.empty() || !outgoing_.empty()) return false;
+    if (ended_ || writing_ || !rooms_.empty() || !outgoing_.empty()) return false;
     ended_ = true;
     return true;
   }
@@ -361,24 +398,24 @@ class WatchCall final : public grpc::ClientBidiReactor<v1::WatchRequest, v1::Wat
     client_context_.TryCancel();
   }
 
-  void Dispatch() {
+  void Dispatch(v1::WatchEvent& event) {
     std::shared_ptr<RoomFanout> fanout;
     uint64_t generation = 0;
     bool close = false;
     bool release = false;
     {
       absl::MutexLock lock(&mu_);
-      auto it = rooms_.find(event_.room());
+      auto it = rooms_.find(event.room());
       if (it == rooms_.end()) return;
       Watched& watched = it->second;
-      if (event_.has_unsubscribed()) {
+      if (event.has_unsubscribed()) {
         if (watched.unanswered > 0) --watched.unanswered;
         if (watched.unanswered == 0 && !watched.active) rooms_.erase(it);
         close = CloseIfEmptyLocked();
       } else if (watched.unanswered == 0 && watched.active) {
         fanout = watched.fanout.lock();
         generation = watched.generation;
-        if (!event_.has_changes() && !event_.has_live()) {
+        if (!event.has_changes() && !event.has_live()) {
           // resync, moved, refused: the node ended the subscription.
           rooms_.erase(it);
           close = CloseIfEmptyLocked();
@@ -389,24 +426,24 @@ class WatchCall final : public grpc::ClientBidiReactor<v1::WatchRequest, v1::Wat
     if (close) Close();
     if (release) RemoveHold();
     if (fanout == nullptr) return;
-    switch (event_.event_case()) {
+    switch (event.event_case()) {
       case v1::WatchEvent::kChanges:
         fanout->UpstreamChanges(generation,
-            std::make_shared<const v1::ChangeBatch>(std::move(*event_.mutable_changes())));
+            std::make_shared<const v1::ChangeBatch>(std::move(*event.mutable_changes())));
         break;
       case v1::WatchEvent::kLive:
-        fanout->UpstreamLive(generation, event_.live().checkpoint());
+        fanout->UpstreamLive(generation, event.live().checkpoint());
         break;
       case v1::WatchEvent::kMoved:
-        fanout->UpstreamEnded(generation, UpstreamEnd::kMoved, event_.moved().owner());
+        fanout->UpstreamEnded(generation, UpstreamEnd::kMoved, event.moved().owner());
         break;
       case v1::WatchEvent::kResync:
         fanout->UpstreamEnded(generation, UpstreamEnd::kResync, "");
         break;
       case v1::WatchEvent::kRefused:
         Log(LogLevel::kWarning, "upstream_subscription_refused",
-            {{"room", event_.room()}, {"grpc_code", event_.refused().code()},
-             {"detail", event_.refused().message()}});
+            {{"room", event.room()}, {"grpc_code", event.refused().code()},
+             {"detail", event.refused().message()}});
         fanout->UpstreamEnded(generation, UpstreamEnd::kResync, "");
         break;
       default:
@@ -427,7 +464,11 @@ class WatchCall final : public grpc::ClientBidiReactor<v1::WatchRequest, v1::Wat
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
   bool holding_ ABSL_GUARDED_BY(mu_) = true;  // gRPC's hold (see Start)
   int outside_writes_starting_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<v1::WatchRequest> outgoing_ ABSL_GUARDED_BY(mu_);  // front is being written
+  bool node_reads_batches_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<v1::WatchRequest> outgoing_ ABSL_GUARDED_BY(mu_);  // not yet written
+  // Being written while writing_ (gRPC reads it then; only NextWriteLocked
+  // changes it, under mu_, when no write is in flight).
+  v1::WatchRequest in_flight_;
   absl::flat_hash_map<std::string, Watched> rooms_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -1,5 +1,7 @@
 #include "protocol/error_codes.h"
 
+#include <algorithm>
+
 #include "absl/types/optional.h"
 
 #include "absl/strings/cord.h"
@@ -41,6 +43,18 @@ std::string ErrorCodeOf(const absl::Status& status) {
   absl::optional<absl::Cord> payload = status.GetPayload(ToAbsl(kPayloadUrl));
   if (payload.has_value()) return std::string(*payload);
   return std::string(DefaultErrorCode(status.code()));
+}
+
+bool AnnouncesFeature(std::string_view announced, std::string_view feature) {
+  while (!announced.empty()) {
+    const size_t comma = std::min(announced.find(','), announced.size());
+    std::string_view item = announced.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item == feature) return true;
+    announced.remove_prefix(std::min(comma + 1, announced.size()));
+  }
+  return false;
 }
 
 }  // namespace roomsync

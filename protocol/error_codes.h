@@ -18,6 +18,15 @@ inline constexpr std::string_view kErrorCodeMetadataKey = "roomsync-error-code";
 // does not hold the room's shard: the owner's address, as far as it knows,
 // for the caller to re-route.
 inline constexpr std::string_view kOwnerMetadataKey = "roomsync-owner";
+// The initial-metadata key by which each side of a Watch call announces
+// what it reads beyond one request or event per message (roomsync.proto,
+// WatchRequest); kWatchBatchFeature: batched requests or events.
+inline constexpr std::string_view kWatchFeaturesMetadataKey = "roomsync-watch-features";
+inline constexpr std::string_view kWatchBatchFeature = "batch";
+
+// Whether `announced`, a kWatchFeaturesMetadataKey value (a comma-separated
+// list), names `feature`.
+bool AnnouncesFeature(std::string_view announced, std::string_view feature);
 
 // Returns `status` with `code` attached as its protocol error code.
 absl::Status WithErrorCode(absl::Status status, std::string_view code);

@@ -621,25 +621,30 @@ void Room::Subscribe(std::shared_ptr<ChangeSubscriber> subscriber,
   boost::asio::post(*context_.executor, [self = shared_from_this(),
                                          subscriber = std::move(subscriber),
                                          from = std::move(from)]() mutable {
-    absl::StatusOr<RoomHead> head = self->LoadHead();
-    if (!head.ok()) return subscriber->OnResync("store unavailable");
-    if (!from.has_value()) {
-      absl::ReleasableMutexLock lock(&self->mu_);
-      if (self->retired_) {
-        lock.Release();
-        return subscriber->OnResync(kMovedReason);
-      }
-      self->Touch();
-      self->subscribers_.push_back(subscriber);
-      self->context_.metrics->SetSubscribersDelta(+1);
-      subscriber->OnLive(self->head_);
-      return;
-    }
-    if (from->seq == 0) from->epoch = head->epoch;  // the beginning of any epoch
-    if (from->epoch != head->epoch) return subscriber->OnResync("checkpoint of another epoch");
-    if (!ContinuesAfterCompaction(*from, *head)) return subscriber->OnResync(kCompactedReason);
-    self->CatchUpAndRegister(std::move(subscriber), std::move(*from));
+    self->SubscribeNow(std::move(subscriber), std::move(from));
   });
+}
+
+void Room::SubscribeNow(std::shared_ptr<ChangeSubscriber> subscriber,
+                        std::optional<ClientCheckpoint> from) {
+  absl::StatusOr<RoomHead> head = LoadHead();
+  if (!head.ok()) return subscriber->OnResync("store unavailable");
+  if (!from.has_value()) {
+    absl::ReleasableMutexLock lock(&mu_);
+    if (retired_) {
+      lock.Release();
+      return subscriber->OnResync(kMovedReason);
+    }
+    Touch();
+    subscribers_.push_back(subscriber);
+    context_.metrics->SetSubscribersDelta(+1);
+    subscriber->OnLive(head_);
+    return;
+  }
+  if (from->seq == 0) from->epoch = head->epoch;  // the beginning of any epoch
+  if (from->epoch != head->epoch) return subscriber->OnResync("checkpoint of another epoch");
+  if (!ContinuesAfterCompaction(*from, *head)) return subscriber->OnResync(kCompactedReason);
+  CatchUpAndRegister(std::move(subscriber), std::move(*from));
 }
 
 void Room::CatchUpAndRegister(std::shared_ptr<ChangeSubscriber> subscriber,

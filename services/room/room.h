@@ -167,6 +167,11 @@ class Room : public std::enable_shared_from_this<Room> {
   // it first (no gap, no duplicate with what follows), then live changes.
   void Subscribe(std::shared_ptr<ChangeSubscriber> subscriber,
                  std::optional<ClientCheckpoint> from);
+  // Subscribe's work, on the calling thread, which must be one of the
+  // context's executor threads (it reads the store): for a caller that
+  // subscribes many rooms in one executor task (a batched Watch).
+  void SubscribeNow(std::shared_ptr<ChangeSubscriber> subscriber,
+                    std::optional<ClientCheckpoint> from);
 
   // Stops delivering to `subscriber` (no callback follows once this returns).
   void Unsubscribe(const ChangeSubscriber* subscriber);

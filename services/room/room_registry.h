@@ -19,6 +19,9 @@ class RoomRegistry {
  public:
   explicit RoomRegistry(const RoomContext& context) : context_(context) {}
 
+  // Where the rooms' store calls run.
+  boost::asio::thread_pool& executor() const { return *context_.executor; }
+
   // The room, created (not yet loaded) if it is not in memory.
   std::shared_ptr<Room> Get(std::string_view name);
 

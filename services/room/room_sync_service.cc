@@ -1,5 +1,8 @@
 #include "services/room/room_sync_service.h"
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include "base/log.h"
 #include "protocol/error_codes.h"
 #include "services/room/committed_batch.h"
@@ -311,8 +314,10 @@ grpc::ServerBidiReactor<v1::WatchRequest, v1::WatchEvent>* RoomSyncService::Watc
   };
   WatchLimits limits;
   limits.max_room_queue = config_.max_subscriber_queue;
-  return StartWatchStream(context, std::move(admit),
-                          [this](const std::string& room) { return rooms_.Get(room); }, limits);
+  return StartWatchStream(
+      context, std::move(admit), [this](const std::string& room) { return rooms_.Get(room); },
+      [this](std::function<void()> task) { boost::asio::post(rooms_.executor(), std::move(task)); },
+      limits);
 }
 
 }  // namespace roomsync

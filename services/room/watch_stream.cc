@@ -1,13 +1,16 @@
 #include "services/room/watch_stream.h"
 
 #include <deque>
+#include <map>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "protocol/error_codes.h"
 #include "roomsync/v1/roomsync.pb.h"
 #include "services/room/change_subscriber.h"
 #include "services/room/committed_batch.h"
@@ -21,6 +24,26 @@ using Event = std::shared_ptr<const v1::WatchEvent>;
 using Reactor = grpc::ServerBidiReactor<v1::WatchRequest, v1::WatchEvent>;
 
 class WatchedRoom;
+
+// To a gateway that reads batched events, the events queued behind the one
+// about to be written go in the same message: a node re-subscribing a
+// gateway's rooms answers thousands of Live events at once, and one write
+// each made the call's write loop the bottleneck. Each batched event is
+// copied into the batch (events are shared between calls), so only small
+// ones are batched; a larger change batch is written alone, as before.
+constexpr size_t kMaxBatchedEvents = 512;
+constexpr size_t kMaxBatchedEventBytes = 1024;
+
+// Whether the peer announced `feature` in its initial metadata
+// (protocol/error_codes.h kWatchFeaturesMetadataKey; a comma-separated list).
+bool PeerAnnounced(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
+                   std::string_view feature) {
+  const grpc::string_ref key(kWatchFeaturesMetadataKey.data(), kWatchFeaturesMetadataKey.size());
+  for (auto [it, end] = metadata.equal_range(key); it != end; ++it) {
+    if (AnnouncesFeature(std::string_view(it->second.data(), it->second.size()), feature)) return true;
+  }
+  return false;
+}
 
 struct QueuedEvent {
   Event event;
@@ -51,7 +74,8 @@ Event Moved(const std::string& room, std::string owner) {
 // says "gone"). Everything here and in WatchedRoom is guarded by mu.
 class WatchQueue {
  public:
-  explicit WatchQueue(const WatchLimits& limits) : limits(limits) {}
+  WatchQueue(const WatchLimits& limits, bool peer_reads_batches)
+      : limits(limits), peer_reads_batches(peer_reads_batches) {}
 
   void PushLocked(Event event, std::shared_ptr<WatchedRoom> from, size_t bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -63,9 +87,13 @@ class WatchQueue {
   void ClearLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   const WatchLimits limits;
+  const bool peer_reads_batches;
   absl::Mutex mu;
   Reactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
-  std::deque<QueuedEvent> queue ABSL_GUARDED_BY(mu);  // front is being written
+  // The first writing_count events are being written (one, or a batch).
+  std::deque<QueuedEvent> queue ABSL_GUARDED_BY(mu);
+  size_t writing_count ABSL_GUARDED_BY(mu) = 0;
+  v1::WatchEvent batch ABSL_GUARDED_BY(mu);  // the batch being written
   size_t queued_bytes ABSL_GUARDED_BY(mu) = 0;
   bool writing ABSL_GUARDED_BY(mu) = false;
   bool closing ABSL_GUARDED_BY(mu) = false;  // finish once the queue is out
@@ -163,7 +191,23 @@ void WatchQueue::WriteNextLocked() {
   if (writing || finished || reactor == nullptr) return;
   if (!queue.empty()) {
     writing = true;
-    reactor->StartWrite(queue.front().event.get());
+    writing_count = 1;
+    const v1::WatchEvent* next = queue.front().event.get();
+    if (peer_reads_batches && queue.size() > 1 && queue[0].bytes <= kMaxBatchedEventBytes &&
+        queue[1].bytes <= kMaxBatchedEventBytes) {
+      // Clear keeps the repeated field's allocated events for reuse.
+      batch.Clear();
+      v1::WatchEventBatch* events = batch.mutable_batch();
+      size_t count = 0;
+      for (const QueuedEvent& queued : queue) {
+        if (count == kMaxBatchedEvents || queued.bytes > kMaxBatchedEventBytes) break;
+        *events->add_events() = *queued.event;
+        ++count;
+      }
+      writing_count = count;
+      next = &batch;
+    }
+    reactor->StartWrite(next);
   } else if (closing) {
     finished = true;
     reactor->Finish(grpc::Status::OK);
@@ -173,12 +217,13 @@ void WatchQueue::WriteNextLocked() {
 void WatchQueue::WriteDone(bool ok) {
   absl::MutexLock lock(&mu);
   writing = false;
-  if (!queue.empty()) {
+  for (; writing_count > 0 && !queue.empty(); --writing_count) {
     QueuedEvent& written = queue.front();
     queued_bytes -= written.bytes;
     if (written.from != nullptr) written.from->Written();
     queue.pop_front();
   }
+  writing_count = 0;
   if (!ok) {  // the gateway is gone; OnCancel/OnDone follow
     closing = true;
     ClearLocked();
@@ -197,8 +242,8 @@ void WatchQueue::Cancel() {
 }
 
 void WatchQueue::ClearLocked() {
-  // The event in flight stays until its write completes.
-  while (queue.size() > (writing ? 1 : 0)) {
+  // The events in flight stay until their write completes.
+  while (queue.size() > (writing ? writing_count : 0)) {
     queued_bytes -= queue.back().bytes;
     queue.pop_back();
   }
@@ -207,15 +252,21 @@ void WatchQueue::ClearLocked() {
 class WatchReactor final : public Reactor {
  public:
   WatchReactor(grpc::CallbackServerContext* context, WatchAdmission admit,
-               WatchRoomLookup rooms, const WatchLimits& limits)
+               WatchRoomLookup rooms, WatchPost post, const WatchLimits& limits)
       : context_(context),
         admit_(std::move(admit)),
         rooms_(std::move(rooms)),
-        queue_(std::make_shared<WatchQueue>(limits)) {
+        post_(std::move(post)),
+        queue_(std::make_shared<WatchQueue>(
+            limits, PeerAnnounced(context->client_metadata(), kWatchBatchFeature))) {
     {
       absl::MutexLock lock(&queue_->mu);
       queue_->reactor = this;
     }
+    // This node reads batched requests: say so before anything else.
+    context_->AddInitialMetadata(std::string(kWatchFeaturesMetadataKey),
+                                 std::string(kWatchBatchFeature));
+    StartSendInitialMetadata();
     StartRead(&request_);
   }
 
@@ -225,15 +276,18 @@ class WatchReactor final : public Reactor {
       EndAll(/*finish=*/true);
       return;
     }
-    switch (request_.request_case()) {
-      case v1::WatchRequest::kSubscribe:
-        Subscribe(request_.subscribe());
-        break;
-      case v1::WatchRequest::kUnsubscribe:
-        Unsubscribe(request_.unsubscribe().room());
-        break;
-      default:  // a request this version does not know: ignored
-        break;
+    if (request_.has_batch()) {
+      // The batch's subscriptions start in one executor task, not one
+      // each: a gateway re-subscribing its rooms sends thousands at once.
+      std::vector<PendingSubscribe> batch;
+      for (const v1::WatchRequest& request : request_.batch().requests()) Apply(request, &batch);
+      if (!batch.empty()) {
+        post_([batch = std::move(batch)]() mutable {
+          for (PendingSubscribe& s : batch) s.watched->room()->SubscribeNow(s.watched, std::move(s.from));
+        });
+      }
+    } else {
+      Apply(request_);
     }
     StartRead(&request_);
   }
@@ -257,7 +311,27 @@ class WatchReactor final : public Reactor {
   }
 
  private:
-  void Subscribe(const v1::WatchSubscribe& request) {
+  struct PendingSubscribe {
+    std::shared_ptr<WatchedRoom> watched;
+    std::optional<ClientCheckpoint> from;
+  };
+
+  // `batch`: where a subscription goes to be started with the rest of its
+  // batch; null: it starts on its own (Room::Subscribe).
+  void Apply(const v1::WatchRequest& request, std::vector<PendingSubscribe>* batch = nullptr) {
+    switch (request.request_case()) {
+      case v1::WatchRequest::kSubscribe:
+        Subscribe(request.subscribe(), batch);
+        break;
+      case v1::WatchRequest::kUnsubscribe:
+        Unsubscribe(request.unsubscribe().room());
+        break;
+      default:  // a request this version does not know, or a nested batch: ignored
+        break;
+    }
+  }
+
+  void Subscribe(const v1::WatchSubscribe& request, std::vector<PendingSubscribe>* batch) {
     const std::string& name = request.room();
     std::string owner;
     absl::Status admitted = admit_(*context_, name, &owner);
@@ -296,7 +370,11 @@ class WatchReactor final : public Reactor {
     // beginning", unlike none (live only).
     std::optional<ClientCheckpoint> start = *from;
     if (!start.has_value() && request.has_checkpoint()) start = ClientCheckpoint{};
-    watched->room()->Subscribe(watched, std::move(start));
+    if (batch != nullptr) {
+      batch->push_back(PendingSubscribe{std::move(watched), std::move(start)});
+    } else {
+      watched->room()->Subscribe(watched, std::move(start));
+    }
   }
 
   void Unsubscribe(const std::string& name) {
@@ -346,6 +424,7 @@ class WatchReactor final : public Reactor {
   grpc::CallbackServerContext* const context_;
   const WatchAdmission admit_;
   const WatchRoomLookup rooms_;
+  const WatchPost post_;
   const std::shared_ptr<WatchQueue> queue_;
   v1::WatchRequest request_;  // the read in flight writes here
 };
@@ -353,8 +432,8 @@ class WatchReactor final : public Reactor {
 }  // namespace
 
 Reactor* StartWatchStream(grpc::CallbackServerContext* context, WatchAdmission admit,
-                          WatchRoomLookup rooms, WatchLimits limits) {
-  return new WatchReactor(context, std::move(admit), std::move(rooms), limits);
+                          WatchRoomLookup rooms, WatchPost post, WatchLimits limits) {
+  return new WatchReactor(context, std::move(admit), std::move(rooms), std::move(post), limits);
 }
 
 }  // namespace roomsync

@@ -44,11 +44,13 @@ struct WatchLimits {
 using WatchAdmission = std::function<absl::Status(grpc::CallbackServerContext& context,
                                                   const std::string& room, std::string* owner)>;
 using WatchRoomLookup = std::function<std::shared_ptr<Room>(const std::string& room)>;
+// Runs a task on the rooms' executor (Room::SubscribeNow's threads).
+using WatchPost = std::function<void(std::function<void()> task)>;
 
 // Returns the reactor gRPC drives; it deletes itself when the call is done.
 grpc::ServerBidiReactor<v1::WatchRequest, v1::WatchEvent>* StartWatchStream(
     grpc::CallbackServerContext* context, WatchAdmission admit, WatchRoomLookup rooms,
-    WatchLimits limits);
+    WatchPost post, WatchLimits limits);
 
 }  // namespace roomsync
 

@@ -5,7 +5,10 @@
 //     first; unsubscribe is answered, and no event of the room follows;
 //     a bad room name is refused alone;
 //   - one room whose queue fills while the caller does not read gets
-//     Resync alone: another room's change still arrives after it.
+//     Resync alone: another room's change still arrives after it;
+//   - batching: the node announces that it reads batched requests and
+//     applies a batch's requests in order; it batches events only to a
+//     caller that announced it reads them, and never to one that did not.
 #include <map>
 #include <memory>
 #include <string>
@@ -14,6 +17,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "protocol/error_codes.h"
 #include "tests/room/room_client.h"
 #include "tests/support/temp_dir.h"
 
@@ -148,6 +152,99 @@ TEST(RoomWatch, ARoomWhoseQueueFillsGetsResyncAloneAndTheOthersGoOn) {
   EXPECT_LT(busy_changes, kPushes);
   EXPECT_TRUE(quiet_seen) << "the quiet room's change came after the busy room's Resync";
   context.TryCancel();
+}
+
+// Whether the node's initial metadata announces batching.
+bool NodeReadsBatches(grpc::ClientContext& context) {
+  const auto& metadata = context.GetServerInitialMetadata();
+  const grpc::string_ref key(kWatchFeaturesMetadataKey.data(), kWatchFeaturesMetadataKey.size());
+  for (auto [it, end] = metadata.equal_range(key); it != end; ++it) {
+    if (AnnouncesFeature(std::string_view(it->second.data(), it->second.size()),
+                         kWatchBatchFeature)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+struct BatchOutcome {
+  std::map<std::string, std::vector<std::string>> events_by_room;  // event kinds in order
+  int batch_messages = 0;
+};
+
+// One batch of 200 live-only subscribes of rooms already open on the node
+// (their Live events are made back to back), then a subscribe and an
+// unsubscribe of the same new room, then a bad name: read until every
+// room has answered.
+BatchOutcome SubscribeInOneBatch(RoomClient& client, bool announce) {
+  grpc::ClientContext context;
+  if (announce) {
+    context.AddMetadata(std::string(kWatchFeaturesMetadataKey), std::string(kWatchBatchFeature));
+  }
+  std::unique_ptr<WatchStream> stream = client.stub().Watch(&context);
+  stream->WaitForInitialMetadata();
+  EXPECT_TRUE(NodeReadsBatches(context));
+  v1::WatchRequest request;
+  v1::WatchRequestBatch* batch = request.mutable_batch();
+  for (int i = 0; i < 200; ++i) {
+    batch->add_requests()->mutable_subscribe()->set_room("open-" + std::to_string(i));
+  }
+  batch->add_requests()->mutable_subscribe()->set_room("gone");
+  batch->add_requests()->mutable_unsubscribe()->set_room("gone");
+  batch->add_requests()->mutable_subscribe()->set_room("not a room!");
+  EXPECT_TRUE(stream->Write(request));
+  BatchOutcome outcome;
+  size_t answered = 0;
+  auto record = [&](const v1::WatchEvent& event) {
+    std::vector<std::string>& kinds = outcome.events_by_room[event.room()];
+    if (kinds.empty()) ++answered;
+    kinds.push_back(event.has_live()           ? "live"
+                    : event.has_unsubscribed() ? "unsubscribed"
+                    : event.has_refused()      ? "refused"
+                                               : event.DebugString());
+  };
+  while (answered < 202) {
+    v1::WatchEvent event;
+    if (!stream->Read(&event)) {
+      ADD_FAILURE() << "the call ended after " << answered << " rooms";
+      break;
+    }
+    if (event.has_batch()) {
+      ++outcome.batch_messages;
+      EXPECT_TRUE(event.room().empty());
+      for (const v1::WatchEvent& e : event.batch().events()) record(e);
+    } else {
+      record(event);
+    }
+  }
+  context.TryCancel();
+  return outcome;
+}
+
+TEST(RoomWatch, AppliesABatchInOrderAndBatchesEventsOnlyForACallerThatReadsThem) {
+  auto server = StartTestServer(TempSqliteUrl());
+  auto client = RoomClient::Connect(server->grpc_port());
+  const int64_t t = NowMs();
+  for (int i = 0; i < 200; ++i) {
+    const std::string room = "open-" + std::to_string(i);
+    ASSERT_TRUE(client->Push(room, "messages", {DocJson(room, t, "x")}).status.ok());
+  }
+  for (bool announce : {true, false}) {
+    SCOPED_TRACE(announce ? "the caller reads batches" : "an older caller");
+    BatchOutcome outcome = SubscribeInOneBatch(*client, announce);
+    for (int i = 0; i < 200; ++i) {
+      EXPECT_EQ(outcome.events_by_room["open-" + std::to_string(i)], std::vector<std::string>{"live"});
+    }
+    // The unsubscribe after the subscribe in the same batch ended it
+    // before it went live.
+    EXPECT_EQ(outcome.events_by_room["gone"], std::vector<std::string>{"unsubscribed"});
+    EXPECT_EQ(outcome.events_by_room["not a room!"], std::vector<std::string>{"refused"});
+    if (announce) {
+      EXPECT_GT(outcome.batch_messages, 0) << "202 events queued at once, none batched";
+    } else {
+      EXPECT_EQ(outcome.batch_messages, 0) << "a batch sent to a caller that cannot read it";
+    }
+  }
 }
 
 }  // namespace
