@@ -129,42 +129,58 @@ failed=0
 } >"$out/run.txt"
 for ((r = 1; r <= repeat; r++)); do
   for n in "${room_list[@]}"; do
-   for mode in "${mode_list[@]}"; do
-    tag=${mode}_$n
-    ((repeat == 1)) || tag=${tag}_r$r
-    port=$(free_port)
-    if [[ $store == sqlite ]]; then
-      point_store=sqlite:$tmp/room-$tag.db
-    else
-      point_store=$store
-    fi
-    log_file=$out/logs/room_$tag.log
-    "$tmp/bin/roomsync-room" --grpc "127.0.0.1:$port" --store "$point_store" --auth off \
-      --grpc_plaintext 2>>"$log_file" </dev/null >/dev/null &
-    room_pid=$!
-    echo "$room_pid" >"$tmp/room.pid"
-    log "$tag: node $room_pid on port $port"
-    "$tmp/bin/roomsync-bench" grpc-watch --url "127.0.0.1:$port" --room_counts "$n" \
-      --seed_clients 32 --server_pid "$room_pid" --room_prefix "w$r$mode" \
-      --watch_batch="$([[ $mode == batch ]] && echo true || echo false)" \
-      --restart_cmd "$tmp/restart.sh $tmp $port $point_store $log_file" \
-      --out "$out/watch_node_$tag.json" 2>>"$out/logs/generator.log" ||
-      die "$tag: roomsync-bench grpc-watch failed (see $out/logs/generator.log)"
-    tail -n 1 "$out/logs/generator.log" >&2
-    kill -9 "$(cat "$tmp/room.pid")" 2>/dev/null || true
-    room_pid=
-    rm -f "$tmp/room-$tag.db" "$tmp/room-$tag.db-wal" "$tmp/room-$tag.db-shm"
-    python3 - "$out/watch_node_$tag.json" "$mode" <<'EOF' || failed=1
+    for mode in "${mode_list[@]}"; do
+      tag=${mode}_$n
+      ((repeat == 1)) || tag=${tag}_r$r
+      port=$(free_port)
+      if [[ $store == sqlite ]]; then
+        point_store=sqlite:$tmp/room-$tag.db
+      else
+        point_store=$store
+      fi
+      log_file=$out/logs/room_$tag.log
+      "$tmp/bin/roomsync-room" --grpc "127.0.0.1:$port" --store "$point_store" --auth off \
+        --grpc_plaintext 2>>"$log_file" </dev/null >/dev/null &
+      room_pid=$!
+      disown "$room_pid"  # restart.sh kills it: no "Killed" job report
+      echo "$room_pid" >"$tmp/room.pid"
+      log "$tag: node $room_pid on port $port"
+      "$tmp/bin/roomsync-bench" grpc-watch --url "127.0.0.1:$port" --room_counts "$n" \
+        --seed_clients 32 --server_pid "$room_pid" --room_prefix "w$r$mode" \
+        --watch_batch="$([[ $mode == batch ]] && echo true || echo false)" \
+        --restart_cmd "$tmp/restart.sh $tmp $port $point_store $log_file" \
+        --out "$out/watch_node_$tag.json" 2>>"$out/logs/generator.log" ||
+        die "$tag: roomsync-bench grpc-watch failed (see $out/logs/generator.log)"
+      tail -n 1 "$out/logs/generator.log" >&2
+      kill -9 "$(cat "$tmp/room.pid")" 2>/dev/null || true
+      room_pid=
+      rm -f "$tmp/room-$tag.db" "$tmp/room-$tag.db-wal" "$tmp/room-$tag.db-shm"
+      python3 - "$out/watch_node_$tag.json" "$mode" <<'EOF' || failed=1
 import json, sys
 point = json.load(open(sys.argv[1]))["series"][0]
 rounds = [point["rooms_in_memory"], point["after_restart"]]
 batched = all(r["batched_requests"] for r in rounds) == (sys.argv[2] == "batch")
 sys.exit(0 if all(r["complete"] for r in rounds) and batched and not point["errors"] else 1)
 EOF
-   done
+    done
   done
 done
 echo "end $(date -u +%FT%TZ)" >>"$out/run.txt"
+# The table of docs/benchmarks.md.
+python3 - "$out" >"$out/watch_node.md" <<'EOF'
+import glob, json, os, sys
+rows = []
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "watch_node_*.json"))):
+    tag = os.path.basename(f)[len("watch_node_"):-len(".json")]
+    p = json.load(open(f))["series"][0]
+    warm, cold = p["rooms_in_memory"], p["after_restart"]
+    rows.append((tag, p["rooms"], warm, cold, p))
+print("| run | rooms | rooms in memory: every room Live after s | after kill -9 and restart: s | rooms/s after restart | node MiB after restart, all subscribed |")
+print("|---|---|---|---|---|---|")
+for tag, n, warm, cold, p in rows:
+    print(f"| {tag} | {n:,} | {warm['seconds']:.2f} | {cold['seconds']:.2f} | {cold['rooms_per_s']:,.0f} | {cold['node_rss_after_kib'] / 1024:.0f} |")
+EOF
+cat "$out/watch_node.md" >&2
 if ((failed)); then
   log "a round did not see every room Live, or seeding failed (see the reports in $out)"
   exit 1

@@ -19,6 +19,10 @@ namespace roomsync {
 
 namespace {
 
+// How long a fan-out that never went live keeps following "moved" answers
+// (a lease hand-over takes well under this) before its sessions get 503.
+constexpr absl::Duration kNeverLiveRetryWindow = absl::Seconds(5);
+
 // Subscription generations are unique across fan-outs, not only within
 // one: a Watch call keys its subscriptions by room, and a room's fan-out
 // that ends (its last session left) and the one that replaces it are on
@@ -126,8 +130,13 @@ void RoomFanout::UpstreamEnded(uint64_t generation, UpstreamEnd end, std::string
     absl::MutexLock lock(&mu_);
     if (ending_ || generation != generation_) return;
     if (lost_since_ == absl::InfiniteFuture()) lost_since_ = absl::Now();
-    give_up = absl::Now() - lost_since_ > context_.config.upstream_retry_window ||
-              (!live_ && attempts_ >= 3);
+    // Sessions that never went live wait less than live ones, but a room
+    // that moves while they open (its shard handed between nodes: a few
+    // "moved" answers in a row) is followed, not failed: give up only
+    // after a few attempts AND longer than a hand-over takes.
+    const absl::Duration lost_for = absl::Now() - lost_since_;
+    give_up = lost_for > context_.config.upstream_retry_window ||
+              (!live_ && attempts_ >= 3 && lost_for > kNeverLiveRetryWindow);
     if (!give_up) ScheduleRetryLocked(generation, rerouted);
   }
   if (give_up) End("the room's node has not answered for too long");
